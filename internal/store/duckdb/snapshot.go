@@ -1,0 +1,219 @@
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/sonde-dev/sonde/internal/event"
+	"github.com/sonde-dev/sonde/internal/store"
+)
+
+// snapshot is a read transaction opened together with the catalog it sees.
+type snapshot struct {
+	tx  *sql.Tx
+	cat *catalog
+}
+
+var _ store.Snapshot = (*snapshot)(nil)
+
+// Snapshot implements store.Store. DuckDB fixes a transaction's view of the
+// data when it first touches a table, so the snapshot touches one while
+// holding pubMu, which commit holds while it commits and publishes.
+func (d *DB) Snapshot(ctx context.Context) (store.Snapshot, error) {
+	if d.closed.Load() {
+		return nil, store.ErrUnavailable
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin read: %w", err)
+	}
+	d.pubMu.RLock()
+	var one int
+	err = tx.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM _groups LIMIT 1)`).Scan(&one)
+	cat := d.cat.Load()
+	d.pubMu.RUnlock()
+	if err != nil {
+		tx.Rollback()
+		return nil, fmt.Errorf("begin read: %w", err)
+	}
+	return &snapshot{tx: tx, cat: cat}, nil
+}
+
+func (s *snapshot) Groups() []string {
+	names := make([]string, 0, len(s.cat.groups))
+	for n := range s.cat.groups {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (s *snapshot) Schema(group string) (*store.Schema, error) {
+	g := s.cat.groups[group]
+	if g == nil {
+		return nil, fmt.Errorf("log group %q: %w", group, store.ErrNotFound)
+	}
+	return g.schema, nil
+}
+
+func (s *snapshot) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return s.tx.QueryContext(ctx, query, args...)
+}
+
+func (s *snapshot) Close() error { return s.tx.Rollback() }
+
+// Scan implements store.Store.
+func (d *DB) Scan(ctx context.Context, req store.ScanRequest, fn func(*event.Event) error) error {
+	snap, err := d.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	defer snap.Close()
+	sch, err := snap.Schema(req.Group)
+	if err != nil {
+		return err
+	}
+	cols := orderedColumns(sch)
+	var q strings.Builder
+	q.WriteString("SELECT ts, ingest, stream, msg, shape")
+	for _, c := range cols {
+		q.WriteString(", ")
+		q.WriteString(c.Name)
+	}
+	fmt.Fprintf(&q, " FROM %s WHERE ts >= $1", sch.Table)
+	args := []any{req.From}
+	if req.To != 0 {
+		q.WriteString(" AND ts < $2")
+		args = append(args, req.To)
+	}
+	q.WriteString(" ORDER BY ts")
+	if req.Limit > 0 {
+		q.WriteString(" LIMIT " + strconv.Itoa(req.Limit))
+	}
+	rows, err := snap.Query(ctx, q.String(), args...)
+	if err != nil {
+		return fmt.Errorf("scan group %q: %w", req.Group, err)
+	}
+	defer rows.Close()
+
+	byCol := map[fieldKind]int{}
+	for i, c := range cols {
+		byCol[fieldKind{c.Field, c.Kind}] = i
+	}
+	vals := make([]any, 5+len(cols))
+	ptrs := make([]any, len(vals))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return fmt.Errorf("scan group %q: %w", req.Group, err)
+		}
+		ev := event.Event{Group: req.Group}
+		ev.Time, _ = vals[0].(int64)
+		ev.Stream, _ = vals[2].(string)
+		msg, hasMsg := vals[3].(string)
+		var shape *event.Shape
+		if id, ok := vals[4].(int32); ok {
+			shape = sch.Shapes[id]
+		}
+		if shape != nil {
+			// Fields in slot order, so that the message rebuilds.
+			for _, p := range shape.Pieces {
+				if p.Slot() {
+					i := byCol[fieldKind{p.Field, p.Kind}]
+					ev.Fields = append(ev.Fields, event.Field{Name: p.Field, Value: decodeValue(p.Kind, vals[5+i])})
+				}
+			}
+			ev.Shape = shape
+		} else {
+			for i, c := range cols {
+				if vals[5+i] != nil {
+					ev.Fields = append(ev.Fields, event.Field{Name: c.Field, Value: decodeValue(c.Kind, vals[5+i])})
+				}
+			}
+		}
+		if hasMsg {
+			ev.Message = msg
+			ev.Shape = nil
+		} else {
+			ev.Message = ev.Rebuild()
+		}
+		if err := fn(&ev); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// orderedColumns lists a schema's columns in the order they were added.
+func orderedColumns(sch *store.Schema) []store.Column {
+	var cols []store.Column
+	for _, cs := range sch.Fields {
+		cols = append(cols, cs...)
+	}
+	slices.SortFunc(cols, func(a, b store.Column) int { return columnPos(a.Name) - columnPos(b.Name) })
+	return cols
+}
+
+func columnPos(name string) int {
+	n, _ := strconv.Atoi(strings.TrimPrefix(name, "c"))
+	return n
+}
+
+// decodeValue turns a scanned column value back into a field value.
+func decodeValue(kind event.Kind, v any) event.Value {
+	switch kind {
+	case event.KindString:
+		s, _ := v.(string)
+		return event.String(s)
+	case event.KindInt:
+		i, _ := v.(int64)
+		return event.Int(i)
+	case event.KindFloat:
+		f, _ := v.(float64)
+		return event.Float(f)
+	case event.KindBool:
+		b, _ := v.(bool)
+		return event.Bool(b)
+	case event.KindID128:
+		var b []byte
+		switch u := v.(type) {
+		case []byte:
+			b = u
+		case duckdb.UUID:
+			b = u[:]
+		case *duckdb.UUID:
+			b = u[:]
+		}
+		if len(b) != 16 {
+			return event.Value{}
+		}
+		return event.Value{Kind: kind, X: getUint64(b[:8]), Y: getUint64(b[8:])}
+	case event.KindID64:
+		x, _ := v.(uint64)
+		return event.Value{Kind: kind, X: x}
+	case event.KindIPv4:
+		x, _ := v.(uint32)
+		return event.Value{Kind: kind, X: uint64(x)}
+	case event.KindTime:
+		x, _ := v.(uint8)
+		return event.Value{Kind: kind, X: uint64(x)}
+	}
+	return event.Value{}
+}
+
+func getUint64(b []byte) uint64 {
+	var x uint64
+	for _, c := range b {
+		x = x<<8 | uint64(c)
+	}
+	return x
+}

@@ -15,7 +15,10 @@ const usage = `sonde: endpoint-performance observability in one binary.
 
 Usage:
   sonde [serve] [flags]          run the server (the default)
+  sonde query [flags] 'QUERY'    run a Logs Insights query against a server
   sonde ship [flags] FILE... | -  send log files or stdin to a server
+  sonde load [flags] SCRIPT.yml  run an Artillery-compatible load test
+  sonde mock [flags] STUBS...    serve WireMock-compatible stubs
   sonde check config FILE        validate a configuration file
   sonde version                  print the version
 
@@ -41,8 +44,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch cmd {
 	case "serve":
 		err = serveCmd(ctx, args, stderr)
+	case "query":
+		err = queryCmd(ctx, args, stdout, stderr)
 	case "ship":
 		err = shipCmd(ctx, args, stdin, stderr)
+	case "load":
+		err = loadCmd(ctx, args, stdout, stderr)
+	case "mock":
+		err = mockCmd(ctx, args, stdout, stderr)
 	case "check":
 		err = checkCmd(args, stdout)
 	case "version":

@@ -18,6 +18,7 @@ import (
 	"github.com/sonde-dev/sonde/internal/apierr"
 	"github.com/sonde-dev/sonde/internal/config"
 	"github.com/sonde-dev/sonde/internal/pipeline"
+	"github.com/sonde-dev/sonde/internal/query"
 	"github.com/sonde-dev/sonde/internal/selfmon"
 	"github.com/sonde-dev/sonde/internal/store"
 )
@@ -33,6 +34,8 @@ type Options struct {
 	Tokens map[string]config.Token
 	// Ready reports whether sonde accepts writes (store open, not stopping).
 	Ready func(context.Context) error
+	// Query runs Logs Insights queries.
+	Query *query.Engine
 }
 
 // Server is the API's handler.
@@ -54,6 +57,9 @@ func New(opts Options) *Server {
 	s.Handle("GET /api/v1/groups", config.ScopeRead, http.HandlerFunc(s.listGroups))
 	s.Handle("GET /api/v1/groups/{name}/retention", config.ScopeRead, http.HandlerFunc(s.getRetention))
 	s.Handle("PUT /api/v1/groups/{name}/retention", config.ScopeAdmin, http.HandlerFunc(s.putRetention))
+	if opts.Query != nil {
+		s.Handle("POST /api/v1/logs/query", config.ScopeRead, http.HandlerFunc(s.handleQuery))
+	}
 	return s
 }
 

@@ -14,6 +14,7 @@ import (
 	"strconv"
 
 	"github.com/sonde-dev/sonde/internal/pipeline"
+	"github.com/sonde-dev/sonde/internal/query"
 	"github.com/sonde-dev/sonde/internal/store"
 )
 
@@ -65,6 +66,8 @@ func Status(err error) (status, retryAfter int) {
 		return e.Status, 0
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, 0
+	case errors.Is(err, query.ErrBadRequest):
+		return http.StatusBadRequest, 0
 	case errors.Is(err, pipeline.ErrBusy):
 		return http.StatusTooManyRequests, 1
 	case errors.Is(err, pipeline.ErrClosed), errors.Is(err, store.ErrUnavailable):

@@ -20,6 +20,7 @@ import (
 	"github.com/sonde-dev/sonde/internal/event"
 	"github.com/sonde-dev/sonde/internal/ingest/logs"
 	"github.com/sonde-dev/sonde/internal/pipeline"
+	"github.com/sonde-dev/sonde/internal/query"
 	"github.com/sonde-dev/sonde/internal/selfmon"
 	"github.com/sonde-dev/sonde/internal/store"
 	"github.com/sonde-dev/sonde/internal/store/duckdb"
@@ -95,7 +96,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 		Logger:          log.With("component", "pipeline"),
 	})
 	a.shapes = event.NewShapes(100_000)
+	engine, err := query.New(query.Options{Store: st, Timeout: time.Duration(cfg.Query.Timeout), Logger: log.With("component", "query")})
+	if err != nil {
+		return nil, err
+	}
 	a.api = api.New(api.Options{
+		Query: engine,
 		Store: st, Pipeline: a.pipe, Metrics: a.metrics, Tokens: tokens,
 		Logger: log.With("component", "api"), Ready: a.ready,
 	})

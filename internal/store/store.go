@@ -91,8 +91,18 @@ type Snapshot interface {
 	// caller must close the rows before the next Query or Close.
 	// Cancelling ctx interrupts the statement.
 	Query(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	// LastQueryStats reports what the last Query read, as far as the store
+	// can tell.
+	LastQueryStats() QueryStats
 	// Close ends the snapshot.
 	Close() error
+}
+
+// QueryStats is what one query read.
+type QueryStats struct {
+	// RowsMatched is the number of rows that passed the query's filters:
+	// what its aggregation, sort or limit took in.
+	RowsMatched int64
 }
 
 // Batch is a unit of ingest: events that are committed together.

@@ -12,6 +12,7 @@ package duckdb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -87,7 +88,15 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	connector, err := duckdb.NewConnector(path, nil)
+	connector, err := duckdb.NewConnector(path, func(c driver.ExecerContext) error {
+		// Readers run with the profiler on: LastQueryStats reads it.
+		for _, s := range profileSettings {
+			if _, err := c.ExecContext(context.Background(), s, nil); err != nil {
+				return fmt.Errorf("configure reader (%s): %w", s, err)
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		w.close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -107,6 +116,10 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 			d.Close()
 			return nil, fmt.Errorf("configure duckdb (%s): %w", s, err)
 		}
+	}
+	if err := registerFunctions(ctx, d.db); err != nil {
+		d.Close()
+		return nil, err
 	}
 	if err := d.migrate(); err != nil {
 		d.Close()
@@ -141,6 +154,13 @@ func totalMemory() int64 {
 		return 0
 	}
 	return kb << 10
+}
+
+// profileSettings turn on DuckDB's profiler with the operator metrics that
+// LastQueryStats uses, without printing anything.
+var profileSettings = []string{
+	"SET enable_profiling = 'no_output'",
+	`SET custom_profiling_settings = '{"OPERATOR_CARDINALITY": "true", "OPERATOR_TYPE": "true"}'`,
 }
 
 const schemaSQL = `

@@ -3,6 +3,7 @@ package duckdb
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -17,8 +18,9 @@ import (
 
 // snapshot is a read transaction opened together with the catalog it sees.
 type snapshot struct {
-	tx  *sql.Tx
-	cat *catalog
+	conn  *sql.Conn
+	cat   *catalog
+	stats store.QueryStats
 }
 
 var _ store.Snapshot = (*snapshot)(nil)
@@ -30,20 +32,25 @@ func (d *DB) Snapshot(ctx context.Context) (store.Snapshot, error) {
 	if d.closed.Load() {
 		return nil, store.ErrUnavailable
 	}
-	tx, err := d.db.BeginTx(ctx, nil)
+	conn, err := d.db.Conn(ctx)
 	if err != nil {
+		return nil, fmt.Errorf("begin read: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+		conn.Close()
 		return nil, fmt.Errorf("begin read: %w", err)
 	}
 	d.pubMu.RLock()
 	var one int
-	err = tx.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM _groups LIMIT 1)`).Scan(&one)
+	err = conn.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM _groups LIMIT 1)`).Scan(&one)
 	cat := d.cat.Load()
 	d.pubMu.RUnlock()
 	if err != nil {
-		tx.Rollback()
+		conn.ExecContext(context.Background(), "ROLLBACK")
+		conn.Close()
 		return nil, fmt.Errorf("begin read: %w", err)
 	}
-	return &snapshot{tx: tx, cat: cat}, nil
+	return &snapshot{conn: conn, cat: cat}, nil
 }
 
 func (s *snapshot) Groups() []string {
@@ -63,11 +70,56 @@ func (s *snapshot) Schema(group string) (*store.Schema, error) {
 	return g.schema, nil
 }
 
+// Query implements store.Snapshot. Reader connections run with DuckDB's
+// profiler on (see profileSettings), which is where LastQueryStats comes
+// from.
 func (s *snapshot) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return s.tx.QueryContext(ctx, query, args...)
+	s.stats = store.QueryStats{}
+	return s.conn.QueryContext(ctx, query, args...)
 }
 
-func (s *snapshot) Close() error { return s.tx.Rollback() }
+// LastQueryStats implements store.Snapshot: the rows that reached the
+// lowest aggregation, sort, window or limit of the last query's plan.
+func (s *snapshot) LastQueryStats() store.QueryStats {
+	info, err := duckdb.GetProfilingInfo(s.conn)
+	if err != nil {
+		return s.stats
+	}
+	if n, ok := matchedRows(info); ok {
+		s.stats.RowsMatched = n
+	}
+	return s.stats
+}
+
+// blocking operators consume all their input: their input is what matched.
+var blocking = map[string]bool{
+	"HASH_GROUP_BY": true, "PERFECT_HASH_GROUP_BY": true, "UNGROUPED_AGGREGATE": true,
+	"SIMPLE_AGGREGATE": true, "ORDER_BY": true, "TOP_N": true, "WINDOW": true,
+	"STREAMING_WINDOW": true, "LIMIT": true, "STREAMING_LIMIT": true,
+}
+
+func matchedRows(p duckdb.ProfilingInfo) (int64, bool) {
+	// Deepest blocking operator wins.
+	for _, c := range p.Children {
+		if n, ok := matchedRows(c); ok {
+			return n, true
+		}
+	}
+	if blocking[p.Metrics["OPERATOR_TYPE"]] {
+		var n int64
+		for _, c := range p.Children {
+			v, _ := strconv.ParseInt(c.Metrics["OPERATOR_CARDINALITY"], 10, 64)
+			n += v
+		}
+		return n, true
+	}
+	return 0, false
+}
+
+func (s *snapshot) Close() error {
+	_, err := s.conn.ExecContext(context.Background(), "ROLLBACK")
+	return errors.Join(err, s.conn.Close())
+}
 
 // Scan implements store.Store.
 func (d *DB) Scan(ctx context.Context, req store.ScanRequest, fn func(*event.Event) error) error {

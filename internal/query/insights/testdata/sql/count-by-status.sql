@@ -1,0 +1,2 @@
+-- stats count(*) by status
+SELECT v3 AS r0, v4 AS r1 FROM (SELECT v2 AS v3, count(*) AS v4 FROM (SELECT ts AS v1, COALESCE(CAST(c3 AS VARCHAR), c9) AS v2 FROM g1 WHERE ts >= 1000 AND ts < 2000) AS s0 GROUP BY v2) AS q ORDER BY v3 ASC NULLS LAST LIMIT 10000

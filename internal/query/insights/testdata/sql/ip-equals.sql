@@ -1,0 +1,2 @@
+-- filter client_ip = "10.0.0.1" and status >= 500 | fields route
+SELECT v4 AS r0 FROM (SELECT ts AS v1, (CAST(c5 >> 24 AS VARCHAR) || '.' || CAST((c5 >> 16) & 255 AS VARCHAR) || '.' || CAST((c5 >> 8) & 255 AS VARCHAR) || '.' || CAST(c5 & 255 AS VARCHAR)) AS v2, COALESCE(CAST(c3 AS VARCHAR), c9) AS v3, c2 AS v4 FROM g1 WHERE ts >= 1000 AND ts < 2000 AND (((c5 = 167772161::UINTEGER)) AND ((c3 >= 500::DOUBLE) OR (TRY_CAST(c9 AS DOUBLE) >= 500::DOUBLE)))) AS q ORDER BY v1 DESC LIMIT 10000

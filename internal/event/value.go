@@ -117,9 +117,12 @@ func putUint64(b []byte, x uint64) {
 	}
 }
 
-// stringValue types a JSON string by its content: lowercase hex ids and
-// dotted quads are stored compactly, everything else as text. The decision
-// depends on the value alone, so it is the same on every server.
+// TypedString types a string by its content: lowercase hex ids and dotted
+// quads are stored compactly, everything else as text. The decision depends
+// on the value alone, so it is the same on every server and protocol; every
+// decoder should type its string values with it.
+func TypedString(s string) Value { return stringValue(s) }
+
 func stringValue(s string) Value {
 	switch len(s) {
 	case 32:

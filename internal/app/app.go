@@ -19,6 +19,7 @@ import (
 	"github.com/sonde-dev/sonde/internal/config"
 	"github.com/sonde-dev/sonde/internal/event"
 	"github.com/sonde-dev/sonde/internal/ingest/logs"
+	"github.com/sonde-dev/sonde/internal/ingest/syslog"
 	"github.com/sonde-dev/sonde/internal/pipeline"
 	"github.com/sonde-dev/sonde/internal/query"
 	"github.com/sonde-dev/sonde/internal/selfmon"
@@ -115,7 +116,40 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 			return nil, err
 		}
 	}
+	if cfg.Listen.Syslog != "" {
+		if err := a.listenSyslog(cfg.Listen.Syslog); err != nil {
+			return nil, err
+		}
+	}
 	return a, nil
+}
+
+// listenSyslog binds UDP and TCP on the same address.
+func (a *App) listenSyslog(addr string) error {
+	srv := syslog.New(syslog.Options{
+		Pipeline: a.pipe, Metrics: a.metrics, Logger: a.log.With("component", "ingest.syslog"),
+		Group: a.cfg.Ingest.SyslogGroup, MaxFields: a.cfg.Ingest.MaxFields,
+	})
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return fmt.Errorf("listen syslog on udp %s: %w", addr, err)
+	}
+	ln, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		pc.Close()
+		return fmt.Errorf("listen syslog on tcp %s: %w", addr, err)
+	}
+	a.addrs["syslog_udp"], a.addrs["syslog_tcp"] = pc.LocalAddr(), ln.Addr()
+	stop := func(ctx context.Context) error {
+		err := srv.Shutdown(ctx)
+		pc.Close()
+		ln.Close()
+		return err
+	}
+	a.runners = append(a.runners,
+		&runner{name: "syslog_udp", serve: func() error { return srv.ServeUDP(pc) }, stop: stop},
+		&runner{name: "syslog_tcp", serve: func() error { return srv.ServeTCP(ln) }, stop: stop})
+	return nil
 }
 
 // listenHTTP binds addr and registers an HTTP server for h.

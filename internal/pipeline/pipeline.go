@@ -79,7 +79,8 @@ func New(s store.Store, opts Options) *Pipeline {
 // Submit queues events and waits until they are durable, the store fails,
 // or ctx ends. key, when not empty, makes the submission idempotent (see
 // store.Batch.Key); a repeated key returns store.ErrDuplicateBatch. Submit
-// returns ErrBusy at once when the queue is full. events must not be
+// returns ErrBusy at once when the queue is full; the caller decides
+// whether that rejects the events (and counts them) or retries. events must not be
 // modified until Submit returns. If ctx ends first the events may still be
 // committed: the caller must not report them as lost or as stored.
 func (p *Pipeline) Submit(ctx context.Context, protocol, key string, events []event.Event) error {
@@ -95,7 +96,6 @@ func (p *Pipeline) Submit(ctx context.Context, protocol, key string, events []ev
 	if p.queued.Add(n) > int64(p.opts.MaxQueuedEvents) && n > 0 {
 		p.queued.Add(-n)
 		p.mu.RUnlock()
-		p.reject(protocol, "busy", n)
 		return ErrBusy
 	}
 	j := &job{batch: store.Batch{Key: key, Events: events}, protocol: protocol, start: time.Now(), done: make(chan error, 1)}
@@ -104,7 +104,6 @@ func (p *Pipeline) Submit(ctx context.Context, protocol, key string, events []ev
 	default:
 		p.queued.Add(-n)
 		p.mu.RUnlock()
-		p.reject(protocol, "busy", n)
 		return ErrBusy
 	}
 	p.mu.RUnlock()
@@ -114,12 +113,6 @@ func (p *Pipeline) Submit(ctx context.Context, protocol, key string, events []ev
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
-	}
-}
-
-func (p *Pipeline) reject(protocol, reason string, n int64) {
-	if p.opts.Metrics != nil {
-		p.opts.Metrics.EventsRejected.WithLabelValues(protocol, reason).Add(float64(n))
 	}
 }
 

@@ -33,6 +33,10 @@ type Metrics struct {
 	RetentionDeleted prometheus.Counter
 	// DuplicateBatches counts retried batches that were already committed.
 	DuplicateBatches prometheus.Counter
+	// Retries counts batches a receiver resubmitted because the write queue
+	// was full (receivers without a client to answer 429 to, like TCP
+	// syslog, wait instead).
+	Retries *prometheus.CounterVec
 }
 
 // New creates the metrics in a new registry. storeBytes is called at scrape
@@ -70,9 +74,12 @@ func New(storeBytes func() float64) *Metrics {
 		DuplicateBatches: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sonde_ingest_duplicate_batches_total", Help: "Retried batches that had been committed before.",
 		}),
+		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sonde_ingest_retries_total", Help: "Batches resubmitted because the write queue was full.",
+		}, []string{"protocol"}),
 	}
 	r.MustRegister(m.EventsAccepted, m.EventsRejected, m.Bytes, m.FieldsTruncated, m.BatchSeconds,
-		m.QueueEvents, m.StoreBytes, m.RetentionDeleted, m.DuplicateBatches,
+		m.QueueEvents, m.StoreBytes, m.RetentionDeleted, m.DuplicateBatches, m.Retries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

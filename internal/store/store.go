@@ -136,6 +136,11 @@ type Schema struct {
 	Fields map[string][]Column
 	// Shapes maps shape ids (the system column "shape") to shapes.
 	Shapes map[int32]*event.Shape
+	// MinTime and MaxTime bound the @timestamp of the group's events (Unix
+	// ms): no event lies outside, though retention may have deleted the
+	// events at the edges. A query whose range covers both needs no time
+	// filter. Both are 0 when the group has no events.
+	MinTime, MaxTime int64
 }
 
 // Column is one physical column holding one kind of a field's values.

@@ -151,6 +151,11 @@ func (h *Handler) ingest(r *http.Request) (*Response, error) {
 	case errors.Is(err, store.ErrDuplicateBatch):
 		resp.Accepted, resp.Duplicate = len(events), true
 		return resp, nil
+	case errors.Is(err, pipeline.ErrBusy):
+		if m := h.opts.Metrics; m != nil {
+			m.EventsRejected.WithLabelValues(Protocol, "busy").Add(float64(len(events)))
+		}
+		return nil, err
 	case err != nil:
 		return nil, err
 	}

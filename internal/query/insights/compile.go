@@ -865,8 +865,25 @@ func visualization(s *Stats) string {
 	return "table"
 }
 
-func (c *compiler) timeRange() string {
-	return fmt.Sprintf("%s >= %d AND %s < %d", store.ColTime, c.t.Start, store.ColTime, c.t.End)
+// timeRange is the @timestamp filter of a group's scan. The bounds that
+// cannot exclude any of the group's events are left out: evaluating them
+// would cost a comparison per row for nothing.
+func (c *compiler) timeRange(g *store.Schema) []string {
+	var w []string
+	if c.t.Start > g.MinTime || (g.MinTime == 0 && g.MaxTime == 0) {
+		w = append(w, fmt.Sprintf("%s >= %d", store.ColTime, c.t.Start))
+	}
+	if c.t.End <= g.MaxTime || (g.MinTime == 0 && g.MaxTime == 0) {
+		w = append(w, fmt.Sprintf("%s < %d", store.ColTime, c.t.End))
+	}
+	return w
+}
+
+func whereClause(conds []string) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(conds, " AND ")
 }
 
 // scanSQL reads the needed fields of every group in the time range, with
@@ -890,8 +907,8 @@ func (c *compiler) scanSQL() string {
 			}
 			sel = append(sel, sql+" AS "+b.col)
 		}
-		where := append([]string{c.timeRange()}, c.scanWh[i]...)
-		parts = append(parts, "SELECT "+strings.Join(sel, ", ")+" FROM "+g.Table+" WHERE "+strings.Join(where, " AND "))
+		where := append(c.timeRange(g), c.scanWh[i]...)
+		parts = append(parts, "SELECT "+strings.Join(sel, ", ")+" FROM "+g.Table+whereClause(where))
 	}
 	return "(" + strings.Join(parts, " UNION ALL ") + ")"
 }
@@ -902,7 +919,7 @@ func (c *compiler) countSQL() string {
 	}
 	var parts []string
 	for _, g := range c.t.Groups {
-		parts = append(parts, "(SELECT count(*) FROM "+g.Table+" WHERE "+c.timeRange()+")")
+		parts = append(parts, "(SELECT count(*) FROM "+g.Table+whereClause(c.timeRange(g))+")")
 	}
 	return "SELECT " + strings.Join(parts, " + ")
 }

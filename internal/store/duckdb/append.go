@@ -42,6 +42,7 @@ func (d *DB) Append(ctx context.Context, b *store.Batch) error {
 		}
 		return err
 	}
+	d.events.Add(int64(len(b.Events)))
 	d.maybeCheckpoint()
 	return nil
 }
@@ -161,9 +162,12 @@ func (w *groupWriter) write(ctx context.Context, events []event.Event, ingest in
 	w.pos = map[fieldKind]int{}
 	w.shapes = map[*event.Shape]*shapeSlots{}
 
-	// Pass 1: make sure every column and shape exists.
+	// Pass 1: make sure every column and shape exists, and widen the time
+	// bounds.
+	lo, hi := events[0].Time, events[0].Time
 	for i := range events {
 		ev := &events[i]
+		lo, hi = min(lo, ev.Time), max(hi, ev.Time)
 		if ev.Shape != nil {
 			if _, err := w.shape(ev); err != nil {
 				return err
@@ -174,6 +178,16 @@ func (w *groupWriter) write(ctx context.Context, events []event.Event, ingest in
 			if _, err := w.column(ev.Fields[j].Name, ev.Fields[j].Kind); err != nil {
 				return err
 			}
+		}
+	}
+
+	if sch := w.g.schema; sch.MinTime == 0 && sch.MaxTime == 0 || lo < sch.MinTime || hi > sch.MaxTime {
+		g := w.cat.mutable(w.g)
+		w.g = g
+		if g.schema.MinTime == 0 && g.schema.MaxTime == 0 {
+			g.schema.MinTime, g.schema.MaxTime = lo, hi
+		} else {
+			g.schema.MinTime, g.schema.MaxTime = min(g.schema.MinTime, lo), max(g.schema.MaxTime, hi)
 		}
 	}
 

@@ -58,6 +58,11 @@ func (d *DB) loadCatalog(ctx context.Context) (*catalog, error) {
 		}
 		g.table = tableName(g.id)
 		g.schema = &store.Schema{Group: g.name, Table: g.table, Fields: map[string][]store.Column{}, Shapes: map[int32]*event.Shape{}}
+		if err := d.db.QueryRowContext(ctx, fmt.Sprintf(`SELECT coalesce(min(ts), 0), coalesce(max(ts), 0) FROM %s`, g.table)).
+			Scan(&g.schema.MinTime, &g.schema.MaxTime); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("load time range of %q: %w", g.name, err)
+		}
 		cat.groups[g.name] = g
 		byID[g.id] = g
 		cat.nextID = max(cat.nextID, g.id+1)
@@ -146,7 +151,8 @@ func (c *catalog) mutable(g *group) *group {
 	n.cols = maps.Clone(g.cols)
 	n.shapeIDs = maps.Clone(g.shapeIDs)
 	n.schema = &store.Schema{Group: g.schema.Group, Table: g.schema.Table,
-		Fields: make(map[string][]store.Column, len(g.schema.Fields)), Shapes: maps.Clone(g.schema.Shapes)}
+		Fields: make(map[string][]store.Column, len(g.schema.Fields)), Shapes: maps.Clone(g.schema.Shapes),
+		MinTime: g.schema.MinTime, MaxTime: g.schema.MaxTime}
 	for f, cols := range g.schema.Fields {
 		n.schema.Fields[f] = cols[:len(cols):len(cols)] // appends copy
 	}

@@ -56,8 +56,9 @@ type DB struct {
 	w      *rawConn     // the one writing connection
 	closed atomic.Bool
 
-	cat atomic.Pointer[catalog] // committed metadata, replaced on change
-	log *slog.Logger
+	cat    atomic.Pointer[catalog] // committed metadata, replaced on change
+	events atomic.Int64            // events stored, for Stats
+	log    *slog.Logger
 }
 
 var _ store.Store = (*DB)(nil)
@@ -131,6 +132,14 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		return nil, err
 	}
 	d.cat.Store(cat)
+	for _, g := range cat.groups {
+		var n int64
+		if err := d.db.QueryRowContext(ctx, "SELECT count(*) FROM "+g.table).Scan(&n); err != nil {
+			d.Close()
+			return nil, fmt.Errorf("count events of %q: %w", g.name, err)
+		}
+		d.events.Add(n)
+	}
 	return d, nil
 }
 

@@ -36,13 +36,8 @@ func (d *DB) Snapshot(ctx context.Context) (store.Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("begin read: %w", err)
 	}
-	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("begin read: %w", err)
-	}
 	d.pubMu.RLock()
-	var one int
-	err = conn.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM _groups LIMIT 1)`).Scan(&one)
+	_, err = conn.ExecContext(ctx, `BEGIN TRANSACTION; SELECT 1 FROM _groups LIMIT 1`)
 	cat := d.cat.Load()
 	d.pubMu.RUnlock()
 	if err != nil {

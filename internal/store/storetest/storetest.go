@@ -283,8 +283,11 @@ func testScanRange(t *testing.T, open Opener) {
 	defer s.Close()
 	evs := Parse(t, "r", `{"i":0}`, `{"i":1}`, `{"i":2}`, `{"i":3}`)
 	require.NoError(t, s.Append(context.Background(), &store.Batch{Events: evs}))
+	sch, err := s.Schema(context.Background(), "r")
+	require.NoError(t, err)
+	require.Equal(t, [2]int64{base, base + 3}, [2]int64{sch.MinTime, sch.MaxTime}, "time bounds of the group")
 	var got []int64
-	err := s.Scan(context.Background(), store.ScanRequest{Group: "r", From: base + 1, To: base + 3}, func(ev *event.Event) error {
+	err = s.Scan(context.Background(), store.ScanRequest{Group: "r", From: base + 1, To: base + 3}, func(ev *event.Event) error {
 		got = append(got, ev.Time)
 		return nil
 	})

@@ -131,7 +131,7 @@ func (h *Handler) ingest(r *http.Request) (*Response, error) {
 	}
 	now := time.Now().UnixMilli()
 	resp := &Response{Errors: []LineError{}}
-	events, truncated := h.decode(parser, body.Bytes(), now, group, stream, resp)
+	events, truncated := h.decode(parser, body.Bytes(), now, group, stream, arrayMode(r.Header.Get("Content-Type")), resp)
 	if m := h.opts.Metrics; m != nil {
 		if resp.Rejected > 0 {
 			m.EventsRejected.WithLabelValues(Protocol, "invalid").Add(float64(resp.Rejected))
@@ -169,9 +169,31 @@ func (h *Handler) count(reason string, err error) {
 	}
 }
 
+// How a body starting with '[' is read.
+type bodyMode int
+
+const (
+	// modeDetect: a JSON array if the whole body is one, else NDJSON, so
+	// that plain-text lines like "[2026-11-20] INFO ..." stay lines.
+	modeDetect bodyMode = iota
+	modeArray           // Content-Type: application/json
+	modeLines           // application/x-ndjson, text/plain: never an array
+)
+
+func arrayMode(contentType string) bodyMode {
+	mt, _, _ := strings.Cut(strings.ToLower(contentType), ";")
+	switch strings.TrimSpace(mt) {
+	case "application/json":
+		return modeArray
+	case "application/x-ndjson", "application/ndjson", "application/jsonl", "text/plain":
+		return modeLines
+	}
+	return modeDetect
+}
+
 // decode parses a body into events. The events point into data, which must
 // stay unchanged until they are stored.
-func (h *Handler) decode(p *event.Parser, data []byte, now int64, group, stream string, resp *Response) ([]event.Event, int) {
+func (h *Handler) decode(p *event.Parser, data []byte, now int64, group, stream string, mode bodyMode, resp *Response) ([]event.Event, int) {
 	text := unsafe.String(unsafe.SliceData(data), len(data))
 	reject := func(line int, reason string) {
 		resp.Rejected++
@@ -198,8 +220,11 @@ func (h *Handler) decode(p *event.Parser, data []byte, now int64, group, stream 
 		truncated += res.Truncated
 	}
 
-	if trimmed := strings.TrimLeft(text, " \t\r\n"); strings.HasPrefix(trimmed, "[") {
+	if trimmed := strings.TrimLeft(text, " \t\r\n"); mode != modeLines && strings.HasPrefix(trimmed, "[") {
 		elems, err := event.SplitJSONArray(text)
+		if err != nil && mode == modeDetect {
+			goto lines
+		}
 		events = make([]event.Event, 0, len(elems))
 		for i, e := range elems {
 			add(i+1, e, p.ParseJSONValue)
@@ -210,6 +235,7 @@ func (h *Handler) decode(p *event.Parser, data []byte, now int64, group, stream 
 		return events, truncated
 	}
 
+lines:
 	events = make([]event.Event, 0, bytes.Count(data, []byte{'\n'})+1)
 	for line := 1; len(text) > 0; line++ {
 		var l string

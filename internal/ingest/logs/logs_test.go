@@ -110,6 +110,21 @@ func TestJSONArrayBody(t *testing.T) {
 	require.ElementsMatch(t, []string{`{"a":1}`, "plain", `{"b":[1,2]}`}, e.messages("arr"))
 }
 
+func TestPlainLinesStartingWithABracketStayLines(t *testing.T) {
+	e := newEnv(t, Options{})
+	body := []byte("[2026-11-20 10:00:00] INFO started\n[2026-11-20 10:00:01] WARN slow\n")
+	status, resp, _ := e.post("?group=br", body)
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, 2, resp.Accepted)
+	status, resp, _ = e.post("?group=br", []byte(`["a","b"]`), "Content-Type", "application/x-ndjson")
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, 1, resp.Accepted, "NDJSON is never an array")
+	status, resp, _ = e.post("?group=br", []byte(`[{"a":1},]`), "Content-Type", "application/json")
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, 1, resp.Accepted, "a declared array keeps the elements before a syntax error")
+	require.Equal(t, 1, resp.Rejected)
+}
+
 func TestCompressedBodies(t *testing.T) {
 	e := newEnv(t, Options{})
 	var gz bytes.Buffer
@@ -215,12 +230,14 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		p := event.NewParser(event.NewShapes(100), event.ParserOptions{})
 		resp := &Response{}
-		events, _ := h.decode(p, body, 0, "g", "s", resp)
+		events, _ := h.decode(p, body, 0, "g", "s", modeDetect, resp)
 		if len(events) != 0 && resp.Accepted != 0 {
 			t.Fatal("decode must not set Accepted")
 		}
 		if strings.HasPrefix(strings.TrimLeft(string(body), " \t\r\n"), "[") {
-			return
+			if _, err := event.SplitJSONArray(string(body)); err == nil {
+				return
+			}
 		}
 		lines := 0
 		for _, l := range strings.Split(string(body), "\n") {

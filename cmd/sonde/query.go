@@ -8,8 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -146,6 +148,16 @@ func cells(row []any) []string {
 		case nil:
 		case string:
 			out[i] = strings.NewReplacer("\n", `\n`, "\t", `\t`).Replace(x)
+		case json.Number:
+			out[i] = x.String()
+			if f, err := x.Float64(); err == nil && strings.ContainsAny(x.String(), ".eE") {
+				// Six significant digits, without an exponent for ordinary sizes.
+				r, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'g', 6, 64), 64)
+				out[i] = strconv.FormatFloat(r, 'f', -1, 64)
+				if math.Abs(r) < 1e-4 || math.Abs(r) >= 1e15 {
+					out[i] = strconv.FormatFloat(r, 'g', -1, 64)
+				}
+			}
 		default:
 			out[i] = fmt.Sprint(x)
 		}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -60,6 +61,10 @@ func New(opts Options) *Server {
 	if opts.Query != nil {
 		s.Handle("POST /api/v1/logs/query", config.ScopeRead, http.HandlerFunc(s.handleQuery))
 	}
+	// Go's profiler, for diagnosing sonde itself (admin only).
+	s.Handle("GET /debug/pprof/", config.ScopeAdmin, http.HandlerFunc(pprof.Index))
+	s.Handle("GET /debug/pprof/profile", config.ScopeAdmin, http.HandlerFunc(pprof.Profile))
+	s.Handle("GET /debug/pprof/trace", config.ScopeAdmin, http.HandlerFunc(pprof.Trace))
 	return s
 }
 

@@ -15,10 +15,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/sonde-dev/sonde/internal/api"
 	"github.com/sonde-dev/sonde/internal/config"
 	"github.com/sonde-dev/sonde/internal/event"
 	"github.com/sonde-dev/sonde/internal/ingest/logs"
+	"github.com/sonde-dev/sonde/internal/ingest/otlp"
 	"github.com/sonde-dev/sonde/internal/ingest/syslog"
 	"github.com/sonde-dev/sonde/internal/pipeline"
 	"github.com/sonde-dev/sonde/internal/query"
@@ -37,6 +40,7 @@ type App struct {
 	shapes   *event.Shapes
 	api      *api.Server
 	tokens   map[string]config.Token
+	otlp     *otlp.Receiver
 	runners  []*runner
 	addrs    map[string]net.Addr
 	stopping atomic.Bool
@@ -111,8 +115,24 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 		MaxBodyBytes: int64(cfg.Ingest.MaxBodyBytes), MaxEventBytes: int(cfg.Ingest.MaxEventBytes), MaxFields: cfg.Ingest.MaxFields,
 	}))
 
+	a.otlp = otlp.New(otlp.Options{
+		Pipeline: a.pipe, Metrics: a.metrics, Logger: log.With("component", "ingest.otlp"),
+		MaxBodyBytes: int64(cfg.Ingest.MaxBodyBytes), MaxEventBytes: int(cfg.Ingest.MaxEventBytes), MaxFields: cfg.Ingest.MaxFields,
+	})
+	a.api.Handle("POST "+otlp.LogsPath, config.ScopeIngest, a.otlp.LogsHandler())
+
 	if cfg.Listen.HTTP != "" {
 		if err := a.listenHTTP("http", cfg.Listen.HTTP, a.api); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Listen.OTLPHTTP != "" {
+		if err := a.listenHTTP("otlp_http", cfg.Listen.OTLPHTTP, a.api.Authenticate(config.ScopeIngest, a.otlp.Handler())); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Listen.OTLPGRPC != "" {
+		if err := a.listenGRPC("otlp_grpc", cfg.Listen.OTLPGRPC); err != nil {
 			return nil, err
 		}
 	}
@@ -122,6 +142,34 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 		}
 	}
 	return a, nil
+}
+
+// listenGRPC binds the OTLP/gRPC server.
+func (a *App) listenGRPC(name, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s on %s: %w", name, addr, err)
+	}
+	a.addrs[name] = ln.Addr()
+	opts := append(otlp.GRPCServerOptions(int(a.cfg.Ingest.MaxBodyBytes)), a.api.GRPCAuth(config.ScopeIngest)...)
+	srv := grpc.NewServer(opts...)
+	a.otlp.RegisterGRPC(srv)
+	a.runners = append(a.runners, &runner{
+		name:  name,
+		serve: func() error { return srv.Serve(ln) },
+		stop: func(ctx context.Context) error {
+			done := make(chan struct{})
+			go func() { srv.GracefulStop(); close(done) }()
+			select {
+			case <-done:
+			case <-ctx.Done():
+				srv.Stop()
+			}
+			ln.Close()
+			return nil
+		},
+	})
+	return nil
 }
 
 // listenSyslog binds UDP and TCP on the same address.

@@ -156,6 +156,11 @@ func (h *Handler) ingest(r *http.Request) (*Response, error) {
 			m.EventsRejected.WithLabelValues(Protocol, "busy").Add(float64(len(events)))
 		}
 		return nil, err
+	case errors.Is(err, pipeline.ErrClosed):
+		if m := h.opts.Metrics; m != nil {
+			m.EventsRejected.WithLabelValues(Protocol, "unavailable").Add(float64(len(events)))
+		}
+		return nil, err
 	case err != nil:
 		return nil, err
 	}

@@ -14,10 +14,12 @@ import (
 // systemColumns are appended first, in this order.
 var systemColumns = []string{store.ColTime, store.ColIngest, store.ColStream, store.ColMessage, store.ColShape}
 
-// walCheckpointBytes is the write-ahead log size past which the writer
-// checkpoints after a commit. DuckDB's own automatic checkpoint is turned off
-// so that it never runs inside a commit, while readers wait for the catalog.
-const walCheckpointBytes = 64 << 20
+// The writer checkpoints after a commit once the write-ahead log is larger
+// than Options.CheckpointBytes. DuckDB's own automatic checkpoint is turned
+// off so that it never runs inside a commit, while readers wait for the
+// catalog.
+// DefaultCheckpointBytes is the default of Options.CheckpointBytes.
+const DefaultCheckpointBytes = 64 << 20
 
 // Append implements store.Store.
 func (d *DB) Append(ctx context.Context, b *store.Batch) error {
@@ -64,7 +66,7 @@ func (d *DB) commit(next *catalog) error {
 
 func (d *DB) maybeCheckpoint() {
 	st, err := os.Stat(d.path + ".wal")
-	if err != nil || st.Size() < walCheckpointBytes {
+	if err != nil || st.Size() < d.opts.CheckpointBytes {
 		return
 	}
 	start := time.Now()

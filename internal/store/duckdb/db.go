@@ -41,7 +41,12 @@ type Options struct {
 	// MaxShapesPerGroup caps the remembered JSON shapes of one group; events
 	// of further shapes keep their raw text (default 1000).
 	MaxShapesPerGroup int
-	Logger            *slog.Logger
+	// CheckpointBytes is the write-ahead log size at which committed data
+	// is compressed into the database file (default 64MB). Until then it is
+	// held in memory uncompressed: smaller values use less memory and more
+	// CPU.
+	CheckpointBytes int64
+	Logger          *slog.Logger
 }
 
 // DB is the DuckDB event store.
@@ -70,6 +75,9 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	}
 	if opts.MaxShapesPerGroup <= 0 {
 		opts.MaxShapesPerGroup = 1000
+	}
+	if opts.CheckpointBytes <= 0 {
+		opts.CheckpointBytes = DefaultCheckpointBytes
 	}
 	if opts.Threads <= 0 {
 		opts.Threads = runtime.NumCPU()
@@ -109,6 +117,9 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		fmt.Sprintf("SET memory_limit = '%s'", opts.MemoryLimit),
 		fmt.Sprintf("SET temp_directory = '%s'", tmp),
 		"SET preserve_insertion_order = false",
+		// Hand freed memory back to the OS early: DuckDB's allocator keeps up
+		// to 128MB by default, which is most of sonde's footprint at rest.
+		"SET allocator_flush_threshold = '16MB'",
 		// The writer checkpoints itself, outside the commit (see append.go).
 		"SET checkpoint_threshold = '1TB'",
 	}

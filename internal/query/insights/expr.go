@@ -95,7 +95,7 @@ func (c *compiler) match(text string, pattern Expr) string {
 	case *RegexLit:
 		return c.d.RegexMatch(text, c.d.Str(toRE2(p.Pattern)))
 	}
-	return "FALSE"
+	return c.boolLit(false)
 }
 
 // binary compiles arithmetic and comparisons. le and re are the operands'
@@ -243,6 +243,11 @@ func (c *compiler) scalarCall(x *Call, args []string, types []Type) (string, Typ
 				conv[i] = c.d.ToText(args[i], types[i])
 			}
 		}
+		if t == TNumber && len(conv) > 1 {
+			for i := range conv {
+				conv[i] = c.unify(conv[i], TNumber)
+			}
+		}
 		return "COALESCE(" + strings.Join(conv, ", ") + ")", t, nil
 	}
 	sql, t, ok := c.d.Func(x.Name, conv, types)
@@ -376,13 +381,13 @@ func (c *compiler) kindCompare(col store.Column, op string, lit Expr) string {
 				return "(" + col.Name + " " + sqlOp + " " + kl + ")"
 			}
 			if op == "=" {
-				return "FALSE"
+				return c.boolLit(false)
 			}
 			return "(" + col.Name + " IS NOT NULL)"
 		}
 	case event.KindBool:
 		if (op == "=" || op == "!=") && (text == "true" || text == "false") {
-			return "(" + col.Name + " " + sqlOp + " " + strings.ToUpper(text) + ")"
+			return "(" + col.Name + " " + sqlOp + " " + c.boolLit(text == "true") + ")"
 		}
 	}
 	if isNum && !isStringLit {
@@ -451,7 +456,7 @@ func (c *compiler) messageContains(g *store.Schema, text string) string {
 	}
 	if len(shapes) > 0 {
 		sortStrings(shapes)
-		alts = append(alts, "("+store.ColShape+" IN ("+strings.Join(shapes, ", ")+"))")
+		alts = append(alts, "("+store.ColShape+" IS NOT NULL AND "+store.ColShape+" IN ("+strings.Join(shapes, ", ")+"))")
 	}
 	var cols []store.Column
 	for _, cs := range g.Fields {
@@ -469,7 +474,9 @@ func (c *compiler) messageContains(g *store.Schema, text string) string {
 		v, t := c.d.Column(col, store.ColTime)
 		alts = append(alts, c.d.Contains(c.d.ToText(v, t), needle))
 	}
-	return "(" + strings.Join(alts, " OR ") + ")"
+	// Every event has a @message: the answer is never NULL (which NOT would
+	// keep NULL), even when the columns searched are absent.
+	return "COALESCE((" + strings.Join(alts, " OR ") + "), FALSE)"
 }
 
 // kindCanHold reports whether text can occur in how a kind is written.

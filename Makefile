@@ -4,7 +4,7 @@
 GO ?= go
 PKGS = ./...
 
-.PHONY: run build test check fuzz bench clean
+.PHONY: run build deps test check fuzz bench clean
 
 run:
 	$(GO) run ./cmd/sonde serve
@@ -12,7 +12,11 @@ run:
 build:
 	$(GO) build -o bin/sonde ./cmd/sonde
 
-test: check
+# Debian packages the tests run against (scripts/test-deps.sh lists them).
+deps:
+	scripts/test-deps.sh
+
+test: deps check
 	$(GO) test -timeout 20m $(PKGS)
 
 check:

@@ -78,7 +78,8 @@ var listening = regexp.MustCompile(`msg=Listening listener=(\S+) addr=(\S+)`)
 func start(t *testing.T, dataDir string, extra ...string) *server {
 	t.Helper()
 	args := append([]string{"serve", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0",
-		"--otlp-http-addr", "127.0.0.1:0", "--otlp-grpc-addr", "127.0.0.1:0", "--syslog-addr", "127.0.0.1:0"}, extra...)
+		"--otlp-http-addr", "127.0.0.1:0", "--otlp-grpc-addr", "127.0.0.1:0", "--syslog-addr", "127.0.0.1:0",
+		"--statsd-addr", "127.0.0.1:0", "--graphite-addr", "127.0.0.1:0", "--xray-addr", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(binary, args...)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
@@ -207,7 +208,7 @@ func TestStartsWithNoConfigAndAnswersHealth(t *testing.T) {
 			require.Contains(t, string(body), "sonde_store_disk_bytes")
 		}
 	}
-	for _, l := range []string{"http", "otlp_http", "otlp_grpc", "syslog_udp", "syslog_tcp"} {
+	for _, l := range []string{"http", "otlp_http", "otlp_grpc", "syslog_udp", "syslog_tcp", "statsd_udp", "graphite_tcp", "graphite_udp", "xray_udp"} {
 		require.NotEmpty(t, s.addrs[l], "listener %s", l)
 	}
 	s.stop()

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,6 +20,7 @@ Usage:
   sonde ship [flags] FILE... | -  send log files or stdin to a server
   sonde load [flags] SCRIPT.yml  run an Artillery-compatible load test
   sonde mock [flags] STUBS...    serve WireMock-compatible stubs
+  sonde canary run [flags] NAME  run a canary once and print its timings
   sonde check config FILE        validate a configuration file
   sonde version                  print the version
 
@@ -52,6 +54,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = loadCmd(ctx, args, stdout, stderr)
 	case "mock":
 		err = mockCmd(ctx, args, stdout, stderr)
+	case "canary":
+		err = canaryCmd(ctx, args, stdout, stderr)
 	case "check":
 		err = checkCmd(args, stdout)
 	case "version":
@@ -67,7 +71,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return 2
 		}
 		fmt.Fprintln(stderr, "sonde:", err)
+		var ee exitError
+		if errors.As(err, &ee) {
+			return ee.code
+		}
 		return 1
 	}
 	return 0
 }
+
+// exitError is an error that asks for a particular exit code, such as
+// Artillery's 21 for failed expectations.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }

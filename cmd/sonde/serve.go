@@ -24,6 +24,10 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	otlpHTTP := fs.String("otlp-http-addr", "", "OTLP/HTTP listener (default 127.0.0.1:4318; empty disables)")
 	otlpGRPC := fs.String("otlp-grpc-addr", "", "OTLP/gRPC listener (default 127.0.0.1:4317; empty disables)")
 	syslogAddr := fs.String("syslog-addr", "", "syslog UDP and TCP listener (default 127.0.0.1:5514; empty disables)")
+	statsdAddr := fs.String("statsd-addr", "", "statsd/DogStatsD UDP listener (default 127.0.0.1:8125; empty disables)")
+	graphiteAddr := fs.String("graphite-addr", "", "Graphite plaintext TCP and UDP listener (default 127.0.0.1:2003; empty disables)")
+	xrayAddr := fs.String("xray-addr", "", "X-Ray daemon UDP listener for segments (default 127.0.0.1:2000; empty disables)")
+	storeURL := fs.String("store", "", "event store: empty for the embedded store, or clickhouse://HOST:9000/DB[?cluster=NAME]")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
@@ -54,6 +58,14 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 			cfg.Listen.OTLPGRPC = *otlpGRPC
 		case "syslog-addr":
 			cfg.Listen.Syslog = *syslogAddr
+		case "statsd-addr":
+			cfg.Listen.Statsd = *statsdAddr
+		case "graphite-addr":
+			cfg.Listen.Graphite = *graphiteAddr
+		case "xray-addr":
+			cfg.Listen.XRay = *xrayAddr
+		case "store":
+			cfg.Storage.URL = *storeURL
 		}
 	})
 	if err := cfg.Validate(); err != nil {

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,11 +22,11 @@ import (
 	"github.com/sonde-dev/sonde/internal/ingest/logs"
 	"github.com/sonde-dev/sonde/internal/ingest/otlp"
 	"github.com/sonde-dev/sonde/internal/ingest/syslog"
+	"github.com/sonde-dev/sonde/internal/metrics"
 	"github.com/sonde-dev/sonde/internal/pipeline"
 	"github.com/sonde-dev/sonde/internal/query"
 	"github.com/sonde-dev/sonde/internal/selfmon"
 	"github.com/sonde-dev/sonde/internal/store"
-	"github.com/sonde-dev/sonde/internal/store/duckdb"
 )
 
 // App is a running sonde server.
@@ -46,6 +45,9 @@ type App struct {
 	stopping atomic.Bool
 	closeMu  sync.Mutex
 	closed   bool
+
+	// metricStore is the Prometheus TSDB and PromQL engine (metrics.go).
+	metricStore *metrics.Store
 }
 
 // runner is one listener: serve blocks until stop is called.
@@ -69,19 +71,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 		}
 	}()
 
-	start := time.Now()
-	st, err := duckdb.Open(ctx, duckdb.Options{
-		Dir:                  filepath.Join(cfg.DataDir, "events"),
-		MemoryLimit:          cfg.Storage.MemoryLimit,
-		Threads:              cfg.Storage.Threads,
-		DefaultRetentionDays: cfg.Retention.Default.Days(),
-		Logger:               log.With("component", "store"),
-	})
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("open event store: %w", err)
+		return nil, err
 	}
 	a.store = st
-	log.Info("Event store open", "dir", filepath.Join(cfg.DataDir, "events"), "duration", time.Since(start))
 	for g, d := range cfg.Retention.Groups {
 		if err := st.SetRetention(ctx, g, d.Days()); err != nil {
 			return nil, fmt.Errorf("set retention of %q: %w", g, err)
@@ -114,12 +108,21 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 		Pipeline: a.pipe, Shapes: a.shapes, Metrics: a.metrics, Logger: log.With("component", "ingest.http"),
 		MaxBodyBytes: int64(cfg.Ingest.MaxBodyBytes), MaxEventBytes: int(cfg.Ingest.MaxEventBytes), MaxFields: cfg.Ingest.MaxFields,
 	}))
+	if err := a.openMetrics(); err != nil {
+		return nil, err
+	}
+	if err := a.openCanaries(); err != nil {
+		return nil, err
+	}
 
 	a.otlp = otlp.New(otlp.Options{
 		Pipeline: a.pipe, Metrics: a.metrics, Logger: log.With("component", "ingest.otlp"),
 		MaxBodyBytes: int64(cfg.Ingest.MaxBodyBytes), MaxEventBytes: int(cfg.Ingest.MaxEventBytes), MaxFields: cfg.Ingest.MaxFields,
 	})
 	a.api.Handle("POST "+otlp.LogsPath, config.ScopeIngest, a.otlp.LogsHandler())
+	if err := a.setupTraces(); err != nil {
+		return nil, err
+	}
 
 	if cfg.Listen.HTTP != "" {
 		if err := a.listenHTTP("http", cfg.Listen.HTTP, a.api); err != nil {
@@ -138,6 +141,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 	}
 	if cfg.Listen.Syslog != "" {
 		if err := a.listenSyslog(cfg.Listen.Syslog); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Listen.Statsd != "" {
+		if err := a.listenStatsd(cfg.Listen.Statsd); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Listen.Graphite != "" {
+		if err := a.listenGraphite(cfg.Listen.Graphite); err != nil {
 			return nil, err
 		}
 	}
@@ -231,14 +244,23 @@ func (a *App) listenHTTP(name, addr string, h http.Handler) error {
 }
 
 // Addr returns the bound address of a listener ("http", "otlp_http",
-// "otlp_grpc", "syslog_udp", "syslog_tcp"), or nil when it is off.
+// "otlp_grpc", "syslog_udp", "syslog_tcp", "xray_udp"), or nil when it is
+// off.
 func (a *App) Addr(name string) net.Addr { return a.addrs[name] }
 
 func (a *App) ready(ctx context.Context) error {
 	if a.stopping.Load() {
 		return errors.New("shutting down")
 	}
-	return a.store.Ping(ctx)
+	if err := a.store.Ping(ctx); err != nil {
+		return fmt.Errorf("event store: %w", err)
+	}
+	if a.metricStore != nil {
+		if err := a.metricStore.Ping(); err != nil {
+			return fmt.Errorf("metric store: %w", err)
+		}
+	}
+	return nil
 }
 
 // Run serves until ctx ends or a listener fails, then shuts down.

@@ -26,6 +26,16 @@ type Config struct {
 	Ingest    Ingest    `yaml:"ingest"`
 	Query     Query     `yaml:"query"`
 	Auth      Auth      `yaml:"auth"`
+	// TraceGroups are named trace filter expressions (see trace.go).
+	TraceGroups []TraceGroup `yaml:"trace_groups"`
+	// TraceSampling holds the X-Ray style sampling rules (see trace.go).
+	TraceSampling TraceSampling `yaml:"trace_sampling"`
+	// Metrics configures the embedded Prometheus TSDB (see metrics.go).
+	Metrics Metrics `yaml:"metrics"`
+	// ScrapeConfigs are Prometheus scrape jobs, as in prometheus.yml.
+	ScrapeConfigs []ScrapeConfig `yaml:"scrape_configs"`
+	// Canaries are synthetic checks run on a schedule (see canary.go).
+	Canaries []Canary `yaml:"canaries"`
 
 	// lines maps dotted key paths to their line in the file, for errors.
 	lines map[string]int
@@ -38,10 +48,20 @@ type Listen struct {
 	OTLPHTTP string `yaml:"otlp_http"`
 	OTLPGRPC string `yaml:"otlp_grpc"`
 	Syslog   string `yaml:"syslog"`
+	// XRay is the X-Ray daemon UDP address that X-Ray SDKs send segments to.
+	XRay string `yaml:"xray"`
+	// Statsd is the statsd/DogStatsD UDP address.
+	Statsd string `yaml:"statsd"`
+	// Graphite is the Graphite plaintext address, TCP and UDP.
+	Graphite string `yaml:"graphite"`
 }
 
 // Storage chooses and tunes the event store.
 type Storage struct {
+	// URL picks the event store: empty for the embedded store under
+	// data_dir, or clickhouse://HOST:9000/DB[?cluster=NAME] to keep events
+	// in ClickHouse.
+	URL string `yaml:"url"`
 	// MemoryLimit caps the embedded store's memory ("512MB"; empty: 25% of
 	// RAM, at most 2GB).
 	MemoryLimit string `yaml:"memory_limit"`
@@ -109,6 +129,9 @@ func Default() *Config {
 			OTLPHTTP: "127.0.0.1:4318",
 			OTLPGRPC: "127.0.0.1:4317",
 			Syslog:   "127.0.0.1:5514",
+			XRay:     "127.0.0.1:2000",
+			Statsd:   "127.0.0.1:8125",
+			Graphite: "127.0.0.1:2003",
 		},
 		Retention: Retention{Default: Duration(30 * 24 * time.Hour), Interval: Duration(time.Hour)},
 		Ingest: Ingest{
@@ -118,7 +141,8 @@ func Default() *Config {
 			QueueEvents:   500_000,
 			SyslogGroup:   "syslog",
 		},
-		Query: Query{Timeout: Duration(60 * time.Second)},
+		Query:   Query{Timeout: Duration(60 * time.Second)},
+		Metrics: defaultMetrics(),
 	}
 }
 
@@ -213,6 +237,7 @@ func (c *Config) Validate() error {
 	for key, addr := range map[string]string{
 		"listen.http": c.Listen.HTTP, "listen.otlp_http": c.Listen.OTLPHTTP,
 		"listen.otlp_grpc": c.Listen.OTLPGRPC, "listen.syslog": c.Listen.Syslog,
+		"listen.xray": c.Listen.XRay, "listen.statsd": c.Listen.Statsd, "listen.graphite": c.Listen.Graphite,
 	} {
 		if addr == "" {
 			continue
@@ -222,6 +247,9 @@ func (c *Config) Validate() error {
 		} else if port == "" {
 			errs = append(errs, c.errorAt(key, "invalid address %q: missing port", addr))
 		}
+	}
+	if c.Storage.URL != "" && !strings.HasPrefix(c.Storage.URL, "clickhouse://") {
+		errs = append(errs, c.errorAt("storage.url", "unsupported store %q (want empty for the embedded store, or clickhouse://HOST:9000/DB)", c.Storage.URL))
 	}
 	if c.Retention.Default < Duration(24*time.Hour) {
 		errs = append(errs, c.errorAt("retention.default", "must be at least 1d"))
@@ -252,6 +280,9 @@ func (c *Config) Validate() error {
 	if c.Query.Timeout <= 0 {
 		errs = append(errs, c.errorAt("query.timeout", "must be positive"))
 	}
+	errs = append(errs, c.validateTraces()...)
+	errs = append(errs, c.validateMetrics()...)
+	errs = append(errs, c.validateCanaries()...)
 	for i, t := range c.Auth.Tokens {
 		key := fmt.Sprintf("auth.tokens[%d]", i)
 		if (t.Token == "") == (t.TokenEnv == "") {

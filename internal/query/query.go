@@ -54,6 +54,8 @@ func DialectOf(name string) (insights.Dialect, error) {
 	switch name {
 	case "duckdb":
 		return insights.DuckDB, nil
+	case "clickhouse":
+		return insights.ClickHouse, nil
 	}
 	return nil, fmt.Errorf("no query dialect for store %q", name)
 }
@@ -267,6 +269,10 @@ func FormatValue(v any, t insights.Type) any {
 	case insights.TBool:
 		if b, ok := v.(bool); ok {
 			return b
+		}
+		// Databases without a boolean type (ClickHouse before 22.x) answer 0 or 1.
+		if i, ok := toInt(v); ok {
+			return i != 0
 		}
 	case insights.TJSON:
 		switch v.(type) {

@@ -7,6 +7,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
@@ -25,10 +26,11 @@ import (
 const MetadataLogGroup = "x-sonde-log-group"
 
 // RegisterGRPC registers the OTLP/gRPC services of the receiver (today
-// LogsService) on s. Build s with GRPCServerOptions so that payloads are
+// LogsService and TraceService) on s. Build s with GRPCServerOptions so that payloads are
 // checked before pdata decodes them.
 func (r *Receiver) RegisterGRPC(s *grpc.Server) {
 	plogotlp.RegisterGRPCServer(s, &logsGRPC{r: r})
+	ptraceotlp.RegisterGRPCServer(s, &tracesGRPC{r: r})
 }
 
 // logsGRPC implements plogotlp.GRPCServer.
@@ -109,6 +111,9 @@ var guardedTypes = func() map[reflect.Type]msgKind {
 	if f, ok := reflect.TypeOf(plogotlp.ExportRequest{}).FieldByName("orig"); ok {
 		m[f.Type] = msgLogsRequest
 	}
+	if tracesRequestType != nil {
+		m[tracesRequestType] = msgTracesRequest
+	}
 	return m
 }()
 
@@ -132,7 +137,11 @@ func (c guardCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		} else {
 			b = data.Materialize()
 		}
-		if err := checkProtoDepth(b, root); err != nil {
+		check := checkProtoDepth
+		if root == msgTracesRequest {
+			check = func(b []byte, _ msgKind) error { return checkTracesProtoDepth(b) }
+		}
+		if err := check(b, root); err != nil {
 			return err
 		}
 	}

@@ -57,6 +57,7 @@ type Receiver struct {
 	opts   Options
 	log    *slog.Logger
 	logs   *logsHTTP
+	traces *tracesHTTP
 	mux    *http.ServeMux
 	limits limits
 }
@@ -86,6 +87,8 @@ func New(opts Options) *Receiver {
 	r.logs = &logsHTTP{r: r}
 	r.mux = http.NewServeMux()
 	r.mux.Handle(LogsPath, r.logs)
+	r.traces = &tracesHTTP{r: r}
+	r.mux.Handle(TracesPath, r.traces)
 	r.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeStatus(w, encodingJSON, http.StatusNotFound, fmt.Sprintf("no OTLP endpoint at %s", req.URL.Path))
 	}))
@@ -93,7 +96,7 @@ func New(opts Options) *Receiver {
 }
 
 // Handler serves every OTLP/HTTP endpoint of the receiver (today
-// POST /v1/logs) for the dedicated OTLP port, and answers other paths with
+// POST /v1/logs and POST /v1/traces) for the dedicated OTLP port, and answers other paths with
 // 404 and a google.rpc.Status body, as OTLP clients expect.
 func (r *Receiver) Handler() http.Handler { return r.mux }
 

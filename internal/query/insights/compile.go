@@ -243,6 +243,9 @@ func (c *compiler) groupField(g *store.Schema, name string) (string, Type, []sto
 		}
 	}
 	if allNumeric {
+		for i := range parts {
+			parts[i] = c.unify(parts[i], TNumber)
+		}
 		return "COALESCE(" + strings.Join(parts, ", ") + ")", TNumber, cols
 	}
 	return "COALESCE(" + strings.Join(parts, ", ") + ")", TAny, cols
@@ -259,8 +262,8 @@ func (c *compiler) messageExpr(g *store.Schema) string {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	var b strings.Builder
-	b.WriteString("COALESCE(" + store.ColMessage + ", CASE " + store.ColShape)
+	keys := make([]string, 0, len(ids))
+	values := make([]string, 0, len(ids))
 	for _, id := range ids {
 		sh := g.Shapes[id]
 		var parts []string
@@ -276,10 +279,10 @@ func (c *compiler) messageExpr(g *store.Schema) string {
 			}
 			parts = append(parts, c.d.JSONToken(col, store.ColTime))
 		}
-		fmt.Fprintf(&b, " WHEN %d THEN %s", id, c.d.Concat(parts...))
+		keys = append(keys, strconv.Itoa(int(id)))
+		values = append(values, c.d.Concat(parts...))
 	}
-	b.WriteString(" END)")
-	return b.String()
+	return "COALESCE(" + store.ColMessage + ", " + c.switchExpr(store.ColShape, keys, values) + ")"
 }
 
 func findColumn(g *store.Schema, field string, kind event.Kind) (store.Column, bool) {
@@ -783,6 +786,7 @@ func (c *compiler) unnestCmd(u *Unnest) error {
 			continue
 		}
 		var kv, absent []string
+		var kvTypes []Type
 		for _, n := range names {
 			b := c.bind[n]
 			key := strings.TrimPrefix(n, elemPrefix+".")
@@ -790,9 +794,10 @@ func (c *compiler) unnestCmd(u *Unnest) error {
 				key = "value" // an index holding a scalar in some events, an object in others
 			}
 			kv = append(kv, c.d.Str(key), b.col)
+			kvTypes = append(kvTypes, TString, b.typ)
 			absent = append(absent, b.col+" IS NULL")
 		}
-		obj, _, _ := c.d.Func("jsonObject", kv, nil)
+		obj, _, _ := c.d.Func("jsonObject", kv, kvTypes)
 		// An element the event lacks is NULL, not an object of NULLs.
 		spec.elems = append(spec.elems, "CASE WHEN "+strings.Join(absent, " AND ")+" THEN NULL ELSE "+obj+" END")
 	}
@@ -815,8 +820,38 @@ func (c *compiler) finish(q *Query) (*Compiled, error) {
 		}
 	}
 	rel := c.scanSQL()
+	matched := -1 // the first stage that takes in all its rows at once
 	for i, st := range c.stages {
+		if st.group != nil || st.dedup != nil || st.limit > 0 {
+			matched = i
+			break
+		}
+	}
+	// When nothing before that stage drops or adds rows, the rows it takes
+	// in are the rows scanned, which CountSQL counts.
+	out.CountSQL = c.countSQL()
+	scanned := out.CountSQL
+	for i, st := range c.stages {
+		if i == matched {
+			break
+		}
+		if st.where != "" || st.unnest != nil {
+			scanned = ""
+		}
+	}
+	for _, wh := range c.scanWh {
+		if len(wh) > 0 {
+			scanned = ""
+		}
+	}
+	for i, st := range c.stages {
+		if i == matched {
+			rel = c.markMatched(rel, false, scanned)
+		}
 		rel = c.renderStage(st, rel, i)
+	}
+	if matched < 0 {
+		rel = c.markMatched(rel, !c.limitAny, scanned)
 	}
 	var sel []string
 	for i, name := range c.display {
@@ -840,7 +875,6 @@ func (c *compiler) finish(q *Query) (*Compiled, error) {
 	}
 	b.WriteString(" LIMIT " + strconv.Itoa(limit))
 	out.SQL = b.String()
-	out.CountSQL = c.countSQL()
 	return out, nil
 }
 
@@ -904,6 +938,9 @@ func (c *compiler) scanSQL() string {
 			sql, t, _ := c.groupField(g, name)
 			if t != b.typ && t != TNull && (b.typ == TAny || b.typ == TString) {
 				sql = c.d.ToText(sql, t)
+			}
+			if len(c.t.Groups) > 1 {
+				sql = c.unify(sql, b.typ)
 			}
 			sel = append(sel, sql+" AS "+b.col)
 		}

@@ -1,6 +1,10 @@
 package insights
 
-import "github.com/sonde-dev/sonde/internal/store"
+import (
+	"strings"
+
+	"github.com/sonde-dev/sonde/internal/store"
+)
 
 // Type is the static type of a compiled expression.
 type Type int
@@ -85,4 +89,70 @@ type Dialect interface {
 	// array text when json is true) into one row per non-NULL element,
 	// named as.
 	Unnest(inner string, elems []string, jsonText string, as string) string
+}
+
+// quirks is implemented by dialects whose database lacks a standard
+// construct that the compiler writes itself; the compiler then asks the
+// dialect. Dialects without it get standard SQL (TRUE, CASE x WHEN ...,
+// COALESCE and UNION ALL of mixed numeric types).
+type quirks interface {
+	// Bool writes a boolean literal.
+	Bool(v bool) string
+	// Switch writes CASE x WHEN keys[i] THEN values[i] ... END.
+	Switch(x string, keys, values []string) string
+	// Unify converts an expression of type t that the compiler merges with
+	// differently typed ones (COALESCE arguments, UNION ALL branches) to
+	// the SQL type that all expressions of type t share.
+	Unify(sql string, t Type) string
+	// MarkMatched marks rel in the SQL: the relation whose rows are the
+	// ones the query matched (store.QueryStats.RowsMatched), that is the
+	// input of its first aggregation, dedup or limit, or of the final
+	// ORDER BY ... LIMIT when final is true. A store that cannot tell from
+	// its plan counts the rows of the marked relation. scanned, when not
+	// empty, is an SQL statement that counts them more cheaply: they are
+	// all the rows scanned.
+	MarkMatched(rel string, final bool, scanned string) string
+}
+
+// boolLit writes a boolean literal in c's dialect.
+func (c *compiler) boolLit(v bool) string {
+	if q, ok := c.d.(quirks); ok {
+		return q.Bool(v)
+	}
+	if v {
+		return "TRUE"
+	}
+	return "FALSE"
+}
+
+// switchExpr writes CASE x WHEN keys[i] THEN values[i] ... END.
+func (c *compiler) switchExpr(x string, keys, values []string) string {
+	if q, ok := c.d.(quirks); ok {
+		return q.Switch(x, keys, values)
+	}
+	var b strings.Builder
+	b.WriteString("CASE " + x)
+	for i := range keys {
+		b.WriteString(" WHEN " + keys[i] + " THEN " + values[i])
+	}
+	b.WriteString(" END")
+	return b.String()
+}
+
+// unify gives sql of type t the SQL type all expressions of type t share
+// (see quirks.Unify).
+func (c *compiler) unify(sql string, t Type) string {
+	if q, ok := c.d.(quirks); ok {
+		return q.Unify(sql, t)
+	}
+	return sql
+}
+
+// markMatched marks the relation whose rows the query matched (see
+// quirks.MarkMatched).
+func (c *compiler) markMatched(rel string, final bool, scanned string) string {
+	if q, ok := c.d.(quirks); ok {
+		return q.MarkMatched(rel, final, scanned)
+	}
+	return rel
 }

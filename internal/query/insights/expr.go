@@ -1,6 +1,7 @@
 package insights
 
 import (
+	"math"
 	"strconv"
 	"strings"
 
@@ -371,6 +372,11 @@ func (c *compiler) kindCompare(col store.Column, op string, lit Expr) string {
 		}
 		return "(" + c.d.ToNumber(col.Name) + " " + sqlOp + " " + c.d.Number(text) + ")"
 	case event.KindInt, event.KindFloat:
+		if isNum && col.Kind == event.KindInt && num == math.Trunc(num) && math.Abs(num) < 1<<62 {
+			// An integer literal keeps the comparison in the column's type, so
+			// that the store can use it while scanning (no cast per row).
+			return "(" + col.Name + " " + sqlOp + " " + strconv.FormatInt(int64(num), 10) + ")"
+		}
 		if isNum {
 			return "(" + col.Name + " " + sqlOp + " " + c.d.Number(strconv.FormatFloat(num, 'g', -1, 64)) + ")"
 		}
@@ -476,7 +482,7 @@ func (c *compiler) messageContains(g *store.Schema, text string) string {
 	}
 	// Every event has a @message: the answer is never NULL (which NOT would
 	// keep NULL), even when the columns searched are absent.
-	return "COALESCE((" + strings.Join(alts, " OR ") + "), FALSE)"
+	return "COALESCE((" + strings.Join(alts, " OR ") + "), " + c.boolLit(false) + ")"
 }
 
 // kindCanHold reports whether text can occur in how a kind is written.

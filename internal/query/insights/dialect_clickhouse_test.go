@@ -1,0 +1,78 @@
+package insights
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sonde-dev/sonde/internal/store"
+)
+
+func TestClickHouseStrRoundTrip(t *testing.T) {
+	for _, s := range []string{"", "plain", `it's`, `back\slash`, "nul\x00byte", `\'`, "new\nline"} {
+		q := ClickHouse.Str(s)
+		got, ok := unquoteStr(q)
+		require.True(t, ok, q)
+		require.Equal(t, s, got)
+	}
+	for _, notLiteral := range []string{"x", "'a' || 'b'", "'a', 'b'", "concat('a', 'b')"} {
+		_, ok := unquoteStr(notLiteral)
+		require.False(t, ok, notLiteral)
+	}
+}
+
+func TestOnlyGroup(t *testing.T) {
+	tests := []struct {
+		re   string
+		n    int
+		want string
+	}{
+		{`(a)(b)`, 1, `(a)(?:b)`},
+		{`(a)(b)`, 2, `(?:a)(b)`},
+		{`(?P<verb>GET|POST) (?P<path>\S+)`, 2, `(?:GET|POST) (\S+)`},
+		{`(?<x>a)(?:b)(c)`, 2, `(?:a)(?:b)(c)`},
+		{`\((a)\)[(](b)`, 2, `\((?:a)\)[(](b)`},
+		{`[]()](x)`, 1, `[]()](x)`},
+		{`(?i)(err)`, 1, `(?i)(err)`},
+	}
+	for _, tc := range tests {
+		got := onlyGroup(tc.re, tc.n)
+		require.Equal(t, tc.want, got, "%s group %d", tc.re, tc.n)
+		re := regexp.MustCompile(got)
+		require.Equal(t, 1, re.NumSubexp(), got)
+	}
+}
+
+func TestClickHouseMarkMatched(t *testing.T) {
+	rel := "(SELECT 1 AS v1 WHERE x = '*/')"
+	got := clickhouseDialect{}.MarkMatched(rel, true, "")
+	require.True(t, strings.HasPrefix(got, MatchedMarker))
+	require.True(t, strings.HasSuffix(got, rel))
+	require.Equal(t, MatchedMarker+"31:1:*/"+rel, got)
+	got = clickhouseDialect{}.MarkMatched(rel, false, "SELECT 1*/")
+	require.Equal(t, MatchedMarker+"31:0:U0VMRUNUIDEqLw*/"+rel, got)
+}
+
+// TestClickHouseCompiles compiles every command and function of the
+// language for ClickHouse; the query golden tests of the ClickHouse store
+// check what the SQL answers.
+func TestClickHouseCompiles(t *testing.T) {
+	target := Target{Groups: []*store.Schema{accessSchema()}, Start: 1000, End: 2000, Now: 1500}
+	for _, src := range []string{
+		`fields @timestamp, @message | sort @timestamp desc | limit 20`,
+		`filter @message like /(?i)error/ and client_ip = "10.0.0.1" | stats count(*) by bin(1mo)`,
+		`parse message /(?<verb>\w+) (?<path>\S+)/ | stats pct(latency_ms, 99), count_distinct(route), earliest(route), latest(status) by verb`,
+		`fields jsonParse(message) as j | fields j.k, jsonStringify(j) | unnest j into e | dedup route`,
+		`fields isIpv6InSubnet(client_ip, "2001:db8::/32"), substr(route, 1, 2), ltrim(route, "/"), greatest(1, status, 2.5), 7 % 2`,
+	} {
+		q, err := Parse(src)
+		require.NoError(t, err, src)
+		c, err := Compile(q, target, ClickHouse)
+		require.NoError(t, err, src)
+		require.NotContains(t, c.SQL, "TRUE", src)
+		require.NotContains(t, c.SQL, "FALSE", src)
+		require.NotContains(t, c.SQL, "CASE shape WHEN", src)
+	}
+}

@@ -51,9 +51,19 @@ type Parser struct {
 	timeKind int    // offset in tpl of that field's kind byte
 	seq      uint32
 
-	arena   []Field
+	arena   []Field               // the chunk fields are appended to
+	chunks  [][]Field             // every chunk handed out since the last Reset
+	spare   [][]Field             // chunks free for reuse
 	names   map[string]*nameEntry // interned field names
 	scratch []byte
+
+	// Lines of one source mostly share their layout: the names met at each
+	// leaf position of the previous line, and its shape, are tried before
+	// the maps.
+	prevNames []*nameEntry
+	leafIdx   int
+	prevTpl   []byte
+	prevShape *Shape
 }
 
 // nameEntry is an interned field name and the last line it was seen in,
@@ -94,17 +104,23 @@ type Result struct {
 // like a JSON object but was not one; ev is then unusable.
 func (p *Parser) Parse(line string, now int64, ev *Event) (Result, error) {
 	line = strings.TrimRight(line, "\r")
+	// Invalid UTF-8 is replaced once, for the line and every value cut from
+	// it; such a line keeps its (repaired) text rather than being rebuilt.
+	valid := utf8.ValidString(line)
+	if !valid {
+		line = strings.ToValidUTF8(line, "\uFFFD")
+	}
 	ev.Time = now
 	ev.Shape = nil
 	ev.Fields = nil
 	ev.Message = line
 	j := skipWS(line, 0)
 	if j < len(line) && line[j] == '{' {
-		return p.parseJSON(line, ev)
-	}
-	if !utf8.ValidString(line) {
-		line = strings.ToValidUTF8(line, "\uFFFD")
-		ev.Message = line
+		res, err := p.parseJSON(line, ev)
+		if !valid {
+			ev.Shape = nil
+		}
+		return res, err
 	}
 	p.startEvent(line)
 	parseLambda(p, line)
@@ -148,6 +164,7 @@ func (p *Parser) startEvent(s string) {
 		}
 		p.seq = 1
 	}
+	p.leafIdx = 0
 	if cap(p.arena)-len(p.arena) < 64 {
 		p.arena = make([]Field, 0, 4096)
 	}
@@ -176,10 +193,13 @@ func (p *Parser) parseJSON(line string, ev *Event) (Result, error) {
 	p.applyTime(ev)
 	ev.Fields = p.finishFields()
 	if p.exact && p.overflow == 0 && p.shapes != nil {
-		ev.Shape = p.shapes.Intern(p.tpl)
-	}
-	if !utf8.ValidString(ev.Message) {
-		ev.Message = strings.ToValidUTF8(ev.Message, "\uFFFD")
+		if p.prevShape != nil && string(p.tpl) == string(p.prevTpl) {
+			ev.Shape = p.prevShape
+		} else {
+			ev.Shape = p.shapes.Intern(p.tpl)
+			p.prevTpl = append(p.prevTpl[:0], p.tpl...)
+			p.prevShape = ev.Shape
+		}
 	}
 	return Result{Truncated: p.overflow}, nil
 }
@@ -371,7 +391,18 @@ func (p *Parser) leaf(v Value, timeRank int) {
 		p.overflow++
 		return
 	}
-	e := p.intern(p.path)
+	var e *nameEntry
+	if k := p.leafIdx; k < len(p.prevNames) && p.prevNames[k].name == string(p.path) {
+		e = p.prevNames[k]
+	} else {
+		e = p.intern(p.path)
+		if k < len(p.prevNames) {
+			p.prevNames[k] = e
+		} else {
+			p.prevNames = append(p.prevNames, e)
+		}
+	}
+	p.leafIdx++
 	if e.seq == p.seq {
 		// Duplicate key, or "a.b" next to {"a":{"b"}}: keep the first value
 		// as the field and the raw line for the rest.

@@ -337,3 +337,12 @@ func TestAppendFloatMatchesDuckDB(t *testing.T) {
 		require.Equal(t, want, string(AppendFloat(nil, f)), "%v", f)
 	}
 }
+
+func TestInvalidUTF8InJSONValues(t *testing.T) {
+	ev, _ := parse(t, "{\"a\":\"x\xffy\",\"b\":1}")
+	v, ok := ev.Get("a")
+	require.True(t, ok)
+	require.Equal(t, "x\uFFFDy", v.Str, "values are repaired too")
+	require.Nil(t, ev.Shape, "the repaired line is kept as text")
+	require.Equal(t, "{\"a\":\"x\uFFFDy\",\"b\":1}", ev.Message)
+}

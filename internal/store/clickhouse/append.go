@@ -66,7 +66,7 @@ func (d *DB) append(ctx context.Context, b *store.Batch) error {
 	if ingest == 0 {
 		ingest = time.Now().UnixMilli()
 	}
-	parts := splitByGroup(b.Events)
+	parts := store.SplitByGroup(b.Events)
 	writers := make([]*groupWriter, len(parts))
 	next := d.cat.Load().edit()
 	cloned := map[*group]bool{}
@@ -111,37 +111,6 @@ func (d *DB) insertRows(ctx context.Context, q string, rows ...[]any) error {
 		}
 	}
 	return classify(batch.Send())
-}
-
-// splitByGroup returns the events of each group, in order of first
-// appearance. The common single-group batch is returned without copying.
-func splitByGroup(events []event.Event) [][]event.Event {
-	if len(events) == 0 {
-		return nil
-	}
-	first := events[0].Group
-	same := true
-	for i := range events {
-		if events[i].Group != first {
-			same = false
-			break
-		}
-	}
-	if same {
-		return [][]event.Event{events}
-	}
-	index := map[string]int{}
-	var parts [][]event.Event
-	for i := range events {
-		k, ok := index[events[i].Group]
-		if !ok {
-			k = len(parts)
-			index[events[i].Group] = k
-			parts = append(parts, nil)
-		}
-		parts[k] = append(parts[k], events[i])
-	}
-	return parts
 }
 
 // groupWriter writes one group's part of a batch.

@@ -196,45 +196,30 @@ func (d *DB) Scan(ctx context.Context, req store.ScanRequest, fn func(*event.Eve
 	}
 	defer rows.Close()
 
-	byCol := map[fieldKind]int{}
+	byCol := make(map[store.Column]int, len(cols))
 	for i, c := range cols {
-		byCol[fieldKind{c.Field, c.Kind}] = i
+		byCol[c] = i
 	}
 	vals := make([]any, 5+len(cols))
 	ptrs := make([]any, len(vals))
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
+	row := store.Row{Values: func(i int) (event.Value, bool) {
+		if vals[5+i] == nil {
+			return event.Value{}, false
+		}
+		return decodeValue(cols[i].Kind, vals[5+i]), true
+	}}
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			return fmt.Errorf("scan group %q: %w", req.Group, err)
 		}
-		ev := event.Event{Group: req.Group}
-		ev.Time, _ = vals[0].(int64)
-		ev.Stream, _ = vals[2].(string)
-		msg, hasMsg := vals[3].(string)
-		var shape *event.Shape
-		if id, ok := vals[4].(int32); ok {
-			shape = sch.Shapes[id]
-		}
-		if shape != nil && !hasMsg {
-			// Fields in slot order, so that the message rebuilds.
-			for _, p := range shape.Pieces {
-				if p.Slot() {
-					i := byCol[fieldKind{p.Field, p.Kind}]
-					ev.Fields = append(ev.Fields, event.Field{Name: p.Field, Value: decodeValue(p.Kind, vals[5+i])})
-				}
-			}
-			ev.Shape = shape
-			ev.Message = ev.Rebuild()
-		} else {
-			for i, c := range cols {
-				if vals[5+i] != nil {
-					ev.Fields = append(ev.Fields, event.Field{Name: c.Field, Value: decodeValue(c.Kind, vals[5+i])})
-				}
-			}
-			ev.Message = msg
-		}
+		row.Time, _ = vals[0].(int64)
+		row.Stream, _ = vals[2].(string)
+		row.Message, row.HasMsg = vals[3].(string)
+		row.ShapeID, row.HasShape = vals[4].(int32)
+		ev := store.AssembleEvent(req.Group, sch, cols, byCol, row)
 		if err := fn(&ev); err != nil {
 			return err
 		}

@@ -93,44 +93,13 @@ func (d *DB) appendTx(ctx context.Context, b *store.Batch) (*catalog, error) {
 	if ingest == 0 {
 		ingest = time.Now().UnixMilli()
 	}
-	for _, part := range splitByGroup(b.Events) {
+	for _, part := range store.SplitByGroup(b.Events) {
 		w := &groupWriter{d: d, cat: cat}
 		if err := w.write(ctx, part, ingest); err != nil {
 			return nil, err
 		}
 	}
 	return cat, nil
-}
-
-// splitByGroup returns the events of each group, in order of first
-// appearance. The common single-group batch is returned without copying.
-func splitByGroup(events []event.Event) [][]event.Event {
-	if len(events) == 0 {
-		return nil
-	}
-	first := events[0].Group
-	same := true
-	for i := range events {
-		if events[i].Group != first {
-			same = false
-			break
-		}
-	}
-	if same {
-		return [][]event.Event{events}
-	}
-	index := map[string]int{}
-	var parts [][]event.Event
-	for i := range events {
-		k, ok := index[events[i].Group]
-		if !ok {
-			k = len(parts)
-			index[events[i].Group] = k
-			parts = append(parts, nil)
-		}
-		parts[k] = append(parts[k], events[i])
-	}
-	return parts
 }
 
 // groupWriter appends one group's part of a batch.

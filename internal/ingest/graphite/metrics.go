@@ -1,12 +1,6 @@
 package graphite
 
 import (
-	"errors"
-	"fmt"
-	"log/slog"
-	"sync"
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sonde-dev/sonde/internal/selfmon"
@@ -89,67 +83,12 @@ func newProtoMetrics(m *selfmon.Metrics, proto string) *protoMetrics {
 	return c
 }
 
-// register registers c, or returns the collector already registered
-// under its name (by the other metric protocol, or another server on the
-// same registry).
 func register[C prometheus.Collector](reg *prometheus.Registry, c C) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	panic(fmt.Sprintf("BUG: register graphite metrics: %v", err))
+	return selfmon.Register(reg, c)
 }
 
 func add(c prometheus.Counter, n int) {
 	if c != nil && n > 0 {
 		c.Add(float64(n))
 	}
-}
-
-// warnInterval is the least time between two warnings of a kind.
-const warnInterval = time.Second
-
-// warnLimiter rate-limits warnings: at most one per warnInterval for each
-// kind, with the number suppressed since the last one.
-type warnLimiter struct {
-	mu    sync.Mutex
-	state map[string]*warnState
-}
-
-type warnState struct {
-	next       time.Time
-	suppressed int
-}
-
-// warn logs msg unless a warning of kind was logged less than
-// warnInterval ago.
-func (w *warnLimiter) warn(log *slog.Logger, kind, msg string, args ...any) {
-	now := time.Now()
-	w.mu.Lock()
-	if w.state == nil {
-		w.state = map[string]*warnState{}
-	}
-	st := w.state[kind]
-	if st == nil {
-		st = &warnState{}
-		w.state[kind] = st
-	}
-	if now.Before(st.next) {
-		st.suppressed++
-		w.mu.Unlock()
-		return
-	}
-	suppressed := st.suppressed
-	st.next, st.suppressed = now.Add(warnInterval), 0
-	w.mu.Unlock()
-	if suppressed > 0 {
-		args = append(args, "suppressed", suppressed)
-	}
-	log.Warn(msg, args...)
 }

@@ -92,7 +92,7 @@ type Server struct {
 	cache   map[string]*cached
 
 	counters map[string]*protoMetrics
-	warnings warnLimiter
+	warnings selfmon.Warner
 	now      func() time.Time
 }
 
@@ -245,14 +245,14 @@ func (b *batch) line(line []byte, lineNo int) {
 	s := b.s
 	if len(line) > s.opts.MaxLineBytes {
 		add(b.m.rejected[rejectTooLarge], 1)
-		s.warnings.warn(s.log, b.proto+" too_large", "Rejected Graphite line longer than the limit",
+		s.warnings.Warn(s.log, b.proto+" too_large", "Rejected Graphite line longer than the limit",
 			"protocol", b.proto, "from", b.from, "line", lineNo, "bytes", len(line), "limit", s.opts.MaxLineBytes)
 		return
 	}
 	smp, err := Parse(line)
 	if err != nil {
 		add(b.m.rejected[rejectInvalid], 1)
-		s.warnings.warn(s.log, b.proto+" invalid", "Rejected invalid Graphite line",
+		s.warnings.Warn(s.log, b.proto+" invalid", "Rejected invalid Graphite line",
 			"protocol", b.proto, "from", b.from, "line", lineNo, "err", err, "text", abbreviate(line))
 		return
 	}
@@ -261,7 +261,7 @@ func (b *batch) line(line []byte, lineNo int) {
 	if smp.HasTime {
 		if smp.TimeMillis > now.Add(s.opts.MaxFuture).UnixMilli() {
 			add(b.m.rejected[rejectFuture], 1)
-			s.warnings.warn(s.log, b.proto+" future", "Rejected Graphite line with a timestamp in the future (timestamps are seconds since 1970)",
+			s.warnings.Warn(s.log, b.proto+" future", "Rejected Graphite line with a timestamp in the future (timestamps are seconds since 1970)",
 				"protocol", b.proto, "from", b.from, "line", lineNo, "text", abbreviate(line), "max_future", s.opts.MaxFuture)
 			return
 		}
@@ -290,7 +290,7 @@ func (b *batch) line(line []byte, lineNo int) {
 	if err != nil {
 		reason := classifyAppendError(err)
 		add(b.m.writeFailed[reason], 1)
-		s.warnings.warn(s.log, b.proto+" write "+reason, "The metrics store refused a Graphite sample",
+		s.warnings.Warn(s.log, b.proto+" write "+reason, "The metrics store refused a Graphite sample",
 			"protocol", b.proto, "from", b.from, "line", lineNo, "series", c.lset.String(), "err", err)
 		return
 	}
@@ -325,7 +325,7 @@ func (b *batch) commit() {
 	b.app = nil
 	if err != nil {
 		add(b.m.writeFailed[writeError], b.pending)
-		b.s.warnings.warn(b.s.log, b.proto+" commit", "Dropped Graphite samples: the metrics store failed",
+		b.s.warnings.Warn(b.s.log, b.proto+" commit", "Dropped Graphite samples: the metrics store failed",
 			"protocol", b.proto, "samples", b.pending, "err", err)
 	} else {
 		add(b.m.written, b.pending)

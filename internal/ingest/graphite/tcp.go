@@ -39,7 +39,7 @@ func (s *Server) ServeTCP(ln net.Listener) error {
 				return err
 			}
 			pause = min(max(2*pause, 5*time.Millisecond), acceptWaitMax)
-			s.warnings.warn(s.log, "accept", "Accepting a Graphite connection failed", "err", err, "retry_in", pause)
+			s.warnings.Warn(s.log, "accept", "Accepting a Graphite connection failed", "err", err, "retry_in", pause)
 			select {
 			case <-time.After(pause):
 			case <-s.stopping:
@@ -100,13 +100,13 @@ func (s *Server) serveConn(conn net.Conn) {
 				skipping = true
 				lineNo++
 				add(m.rejected[rejectTooLarge], 1)
-				s.warnings.warn(s.log, ProtocolTCP+" too_large", "Rejected Graphite line longer than the limit",
+				s.warnings.Warn(s.log, ProtocolTCP+" too_large", "Rejected Graphite line longer than the limit",
 					"protocol", ProtocolTCP, "from", b.from, "line", lineNo, "limit", s.opts.MaxLineBytes)
 			}
 		default:
 			if len(line) > 0 && !skipping {
 				add(m.rejected[rejectInvalid], 1)
-				s.warnings.warn(s.log, ProtocolTCP+" invalid", "Rejected Graphite line cut short by the end of the connection (no newline)",
+				s.warnings.Warn(s.log, ProtocolTCP+" invalid", "Rejected Graphite line cut short by the end of the connection (no newline)",
 					"protocol", ProtocolTCP, "from", b.from, "line", lineNo+1, "text", abbreviate(line))
 			}
 			if !errors.Is(err, io.EOF) && !isTimeout(err) && !s.closing.Load() {

@@ -1,12 +1,6 @@
 package statsd
 
 import (
-	"errors"
-	"fmt"
-	"log/slog"
-	"sync"
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sonde-dev/sonde/internal/selfmon"
@@ -107,73 +101,11 @@ func registerCounterVec(reg *prometheus.Registry, opts prometheus.CounterOpts, l
 }
 
 func register[C prometheus.Collector](reg *prometheus.Registry, c C) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	panic(fmt.Sprintf("BUG: register statsd metrics: %v", err))
+	return selfmon.Register(reg, c)
 }
 
 func add(c prometheus.Counter, n int) {
 	if c != nil && n > 0 {
 		c.Add(float64(n))
 	}
-}
-
-// warnInterval is the least time between two warnings of a kind.
-const warnInterval = time.Second
-
-// warnLimiter rate-limits warnings: at most one per warnInterval for each
-// kind, with the number suppressed since the last one.
-type warnLimiter struct {
-	mu    sync.Mutex
-	state map[string]*warnState
-}
-
-type warnState struct {
-	next       time.Time
-	suppressed int
-}
-
-// allow reports whether a warning of kind may be logged now, and how many
-// were suppressed before it.
-func (w *warnLimiter) allow(kind string) (ok bool, suppressed int) {
-	now := time.Now()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.state == nil {
-		w.state = map[string]*warnState{}
-	}
-	st := w.state[kind]
-	if st == nil {
-		st = &warnState{}
-		w.state[kind] = st
-	}
-	if now.Before(st.next) {
-		st.suppressed++
-		return false, 0
-	}
-	suppressed = st.suppressed
-	st.next, st.suppressed = now.Add(warnInterval), 0
-	return true, suppressed
-}
-
-// warn logs msg unless a warning of kind was logged less than
-// warnInterval ago. Callers on a hot path whose arguments cost something
-// to build call allow first instead.
-func (w *warnLimiter) warn(log *slog.Logger, kind, msg string, args ...any) {
-	ok, suppressed := w.allow(kind)
-	if !ok {
-		return
-	}
-	if suppressed > 0 {
-		args = append(args, "suppressed", suppressed)
-	}
-	log.Warn(msg, args...)
 }

@@ -116,7 +116,7 @@ type Server struct {
 	cum       []float64
 	cumSq     []float64
 
-	warnings warnLimiter
+	warnings selfmon.Warner
 }
 
 // New checks opts, fills in the defaults and returns a server whose flush
@@ -185,7 +185,7 @@ func (s *Server) flushLoop() {
 		select {
 		case <-t.C:
 			if err := s.Flush(context.Background()); err != nil {
-				s.warnings.warn(s.log, "flush", "Statsd flush failed", "err", err)
+				s.warnings.Warn(s.log, "flush", "Statsd flush failed", "err", err)
 			}
 		case <-s.stopping:
 			return
@@ -296,7 +296,7 @@ func (s *Server) handleDatagram(p *Parser, d []byte, from net.Addr, st *batchSta
 			why, dropped := s.table.observe(smp)
 			if dropped > 0 {
 				st.tagsDropped += dropped
-				s.warnings.warn(s.log, "tags", "Dropped statsd tags that cannot be labels (want key:value)",
+				s.warnings.Warn(s.log, "tags", "Dropped statsd tags that cannot be labels (want key:value)",
 					"from", addrString(from), "line", lineNo, "tags", abbreviate(smp.Tags), "dropped", dropped)
 			}
 			if why == accepted {
@@ -313,7 +313,7 @@ func (s *Server) handleDatagram(p *Parser, d []byte, from net.Addr, st *batchSta
 				why = rejectUnsupported
 			}
 			st.rejected[why]++
-			if ok, suppressed := s.warnings.allow(reasonNames[why]); ok {
+			if ok, suppressed := s.warnings.Allow(reasonNames[why]); ok {
 				s.log.Warn("Rejected statsd line", "reason", reasonNames[why], "from", addrString(from),
 					"line", lineNo, "err", err, "text", abbreviate(line), "suppressed", suppressed)
 			}
@@ -322,7 +322,7 @@ func (s *Server) handleDatagram(p *Parser, d []byte, from net.Addr, st *batchSta
 }
 
 func (s *Server) warnRejected(why reason, smp *Sample, from net.Addr, lineNo int, line []byte) {
-	ok, suppressed := s.warnings.allow(reasonNames[why])
+	ok, suppressed := s.warnings.Allow(reasonNames[why])
 	if !ok {
 		return
 	}

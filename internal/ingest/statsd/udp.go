@@ -76,7 +76,7 @@ func (s *Server) readLoop(pc net.PacketConn, r batchReader) error {
 			d, from := r.datagram(i)
 			if len(d) >= maxDatagram {
 				st.rejected[rejectTooLarge]++
-				s.warnings.warn(s.log, "too_large", "Rejected statsd datagram that filled the read buffer", "from", addrString(from))
+				s.warnings.Warn(s.log, "too_large", "Rejected statsd datagram that filled the read buffer", "from", addrString(from))
 				continue
 			}
 			s.handleDatagram(&p, d, from, &st)

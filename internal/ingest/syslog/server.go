@@ -101,7 +101,7 @@ type Server struct {
 	wg        sync.WaitGroup // serving loops and connections; Add under mu while not closing
 
 	counters map[string]*protoCounters
-	warnings warnLimiters
+	warnings selfmon.Warner
 }
 
 // protoCounters are one protocol's metrics, looked up once.
@@ -234,14 +234,14 @@ func (s *Server) decode(proto string, line string, from string, now time.Time, b
 	c := s.counters[proto]
 	if len(line) > s.opts.MaxMessageBytes {
 		add(c.tooLarge, 1)
-		s.warnings.warn(s.log, proto, "too_large", "Rejected syslog message larger than the limit",
+		s.warn(proto, "too_large", "Rejected syslog message larger than the limit",
 			"protocol", proto, "from", from, "bytes", len(line), "limit", s.opts.MaxMessageBytes)
 		return batch
 	}
 	m, err := Parse(line, now)
 	if err != nil {
 		add(c.invalid, 1)
-		s.warnings.warn(s.log, proto, "invalid", "Rejected invalid syslog message",
+		s.warn(proto, "invalid", "Rejected invalid syslog message",
 			"protocol", proto, "from", from, "err", err, "line", abbreviate(line))
 		return batch
 	}
@@ -281,7 +281,7 @@ func (s *Server) submit(proto string, events []event.Event) {
 		case errors.Is(err, pipeline.ErrBusy) || errors.Is(err, store.ErrUnavailable):
 			if retries >= 0 && attempt >= retries {
 				add(s.counters[proto].busy, len(events))
-				s.warnings.warn(s.log, proto, "busy", "Dropped syslog messages after retries",
+				s.warn(proto, "busy", "Dropped syslog messages after retries",
 					"protocol", proto, "events", len(events), "err", err)
 				return
 			}
@@ -296,11 +296,11 @@ func (s *Server) submit(proto string, events []event.Event) {
 			wait = min(2*wait, maxWait)
 		case errors.Is(err, pipeline.ErrClosed):
 			add(s.counters[proto].unavailable, len(events))
-			s.warnings.warn(s.log, proto, "closed", "Dropped syslog messages: ingest is shut down",
+			s.warn(proto, "closed", "Dropped syslog messages: ingest is shut down",
 				"protocol", proto, "events", len(events))
 			return
 		default:
-			s.warnings.warn(s.log, proto, "store", "Dropped syslog messages: the store refused them",
+			s.warn(proto, "store", "Dropped syslog messages: the store refused them",
 				"protocol", proto, "events", len(events), "err", err)
 			return
 		}
@@ -324,39 +324,7 @@ func hostOf(addr net.Addr) string {
 	return addr.String()
 }
 
-// warnLimiters rate-limit warnings: at most one per warnInterval for each
-// protocol and kind, with the number suppressed since the last one.
-type warnLimiters struct {
-	mu    sync.Mutex
-	state map[[2]string]*warnState
-}
-
-type warnState struct {
-	next       time.Time
-	suppressed int
-}
-
-func (w *warnLimiters) warn(log *slog.Logger, proto, kind, msg string, args ...any) {
-	now := time.Now()
-	w.mu.Lock()
-	if w.state == nil {
-		w.state = map[[2]string]*warnState{}
-	}
-	st := w.state[[2]string{proto, kind}]
-	if st == nil {
-		st = &warnState{}
-		w.state[[2]string{proto, kind}] = st
-	}
-	if now.Before(st.next) {
-		st.suppressed++
-		w.mu.Unlock()
-		return
-	}
-	suppressed := st.suppressed
-	st.next, st.suppressed = now.Add(warnInterval), 0
-	w.mu.Unlock()
-	if suppressed > 0 {
-		args = append(args, "suppressed", suppressed)
-	}
-	log.Warn(msg, args...)
+// warn logs a rate-limited warning of a kind for one protocol.
+func (s *Server) warn(proto, kind, msg string, args ...any) {
+	s.warnings.Warn(s.log, proto+" "+kind, msg, args...)
 }

@@ -39,7 +39,7 @@ func (s *Server) ServeTCP(ln net.Listener) error {
 				return err
 			}
 			pause = min(max(2*pause, 5*time.Millisecond), acceptWaitMax)
-			s.warnings.warn(s.log, ProtocolTCP, "accept", "Accepting a syslog connection failed", "err", err, "retry_in", pause)
+			s.warn(ProtocolTCP, "accept", "Accepting a syslog connection failed", "err", err, "retry_in", pause)
 			select {
 			case <-time.After(pause):
 			case <-s.stopping:
@@ -121,11 +121,11 @@ func (s *Server) serveConn(conn net.Conn) {
 			}
 		case frameTooLarge:
 			add(c.tooLarge, 1)
-			s.warnings.warn(s.log, ProtocolTCP, "too_large", "Rejected syslog message larger than the limit",
+			s.warn(ProtocolTCP, "too_large", "Rejected syslog message larger than the limit",
 				"protocol", ProtocolTCP, "from", from, "limit", s.opts.MaxMessageBytes)
 		case frameTruncated:
 			add(c.invalid, 1)
-			s.warnings.warn(s.log, ProtocolTCP, "invalid", "Rejected syslog message cut short by the end of the connection",
+			s.warn(ProtocolTCP, "invalid", "Rejected syslog message cut short by the end of the connection",
 				"protocol", ProtocolTCP, "from", from)
 		}
 	}

@@ -60,7 +60,7 @@ func (s *Server) readUDP(pc net.PacketConn, batches chan<- []event.Event) error 
 			case batches <- batch:
 			default:
 				add(c.busy, len(batch))
-				s.warnings.warn(s.log, ProtocolUDP, "queue", "Dropped syslog datagrams: the writer is behind",
+				s.warn(ProtocolUDP, "queue", "Dropped syslog datagrams: the writer is behind",
 					"events", len(batch))
 			}
 		}

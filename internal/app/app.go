@@ -48,6 +48,8 @@ type App struct {
 
 	// metricStore is the Prometheus TSDB and PromQL engine (metrics.go).
 	metricStore *metrics.Store
+	// derived observes the pipeline for the derived metrics (derive.go).
+	derived derivations
 }
 
 // runner is one listener: serve blocks until stop is called.
@@ -91,6 +93,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 	})
 	a.pipe = pipeline.New(st, pipeline.Options{
 		MaxQueuedEvents: cfg.Ingest.QueueEvents,
+		Observers:       []pipeline.Observer{&a.derived},
 		Metrics:         a.metrics,
 		Logger:          log.With("component", "pipeline"),
 	})
@@ -111,6 +114,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 	if err := a.openMetrics(); err != nil {
 		return nil, err
 	}
+	if err := a.openDerivations(); err != nil {
+		return nil, err
+	}
 	if err := a.openCanaries(); err != nil {
 		return nil, err
 	}
@@ -118,8 +124,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 	a.otlp = otlp.New(otlp.Options{
 		Pipeline: a.pipe, Metrics: a.metrics, Logger: log.With("component", "ingest.otlp"),
 		MaxBodyBytes: int64(cfg.Ingest.MaxBodyBytes), MaxEventBytes: int(cfg.Ingest.MaxEventBytes), MaxFields: cfg.Ingest.MaxFields,
+		MetricStore: a.metricsStore(), LookbackDelta: time.Duration(cfg.Metrics.Query.LookbackDelta),
 	})
 	a.api.Handle("POST "+otlp.LogsPath, config.ScopeIngest, a.otlp.LogsHandler())
+	a.api.Handle("POST "+otlp.MetricsPath, config.ScopeIngest, a.otlp.MetricsHandler())
 	if err := a.setupTraces(); err != nil {
 		return nil, err
 	}

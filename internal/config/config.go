@@ -36,6 +36,14 @@ type Config struct {
 	ScrapeConfigs []ScrapeConfig `yaml:"scrape_configs"`
 	// Canaries are synthetic checks run on a schedule (see canary.go).
 	Canaries []Canary `yaml:"canaries"`
+	// MetricFilters turn matching log events into metrics (see derive.go).
+	MetricFilters []MetricFilter `yaml:"metric_filters"`
+	// REDMetrics derives request rate, errors and duration per route from
+	// access logs and server spans (see derive.go).
+	REDMetrics REDMetrics `yaml:"red_metrics"`
+	// EMF extracts CloudWatch embedded metric format metrics from log
+	// events (see derive.go).
+	EMF EMF `yaml:"emf"`
 
 	// lines maps dotted key paths to their line in the file, for errors.
 	lines map[string]int
@@ -141,8 +149,10 @@ func Default() *Config {
 			QueueEvents:   500_000,
 			SyslogGroup:   "syslog",
 		},
-		Query:   Query{Timeout: Duration(60 * time.Second)},
-		Metrics: defaultMetrics(),
+		Query:      Query{Timeout: Duration(60 * time.Second)},
+		Metrics:    defaultMetrics(),
+		REDMetrics: defaultREDMetrics(),
+		EMF:        defaultEMF(),
 	}
 }
 
@@ -283,6 +293,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateTraces()...)
 	errs = append(errs, c.validateMetrics()...)
 	errs = append(errs, c.validateCanaries()...)
+	errs = append(errs, c.validateDerive()...)
 	for i, t := range c.Auth.Tokens {
 		key := fmt.Sprintf("auth.tokens[%d]", i)
 		if (t.Token == "") == (t.TokenEnv == "") {

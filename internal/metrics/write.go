@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/storage/remote"
+	"github.com/sonde-dev/sonde/internal/selfmon"
 )
 
 // maxDecodedBytes bounds an uncompressed remote write request, as
@@ -339,21 +340,13 @@ func (v *writeVisitor) histograms(ts rawSeries, lset labels.Labels) error {
 // sampleError classifies an append error: a refused sample is counted and
 // skipped (true); anything else is fatal for the request (false).
 func (v *writeVisitor) sampleError(err error, lset labels.Labels, t int64) bool {
-	var reason string
-	switch {
-	case errors.Is(err, storage.ErrOutOfOrderSample):
-		reason = "out_of_order"
-	case errors.Is(err, storage.ErrDuplicateSampleForTimestamp):
-		reason = "duplicate"
-	case errors.Is(err, storage.ErrOutOfBounds), errors.Is(err, storage.ErrTooOldSample):
-		reason = "too_old"
-	default:
-		if strings.Contains(err.Error(), "histogram") {
-			reason = "invalid_histogram"
-			break
+	reason := selfmon.AppendErrorReason(err)
+	if reason == "" {
+		if !strings.Contains(err.Error(), "histogram") {
+			v.fatal = err
+			return false
 		}
-		v.fatal = err
-		return false
+		reason = "invalid_histogram"
 	}
 	v.reject(1, reason, fmt.Sprintf("%v for series %s at %d", err, lset, t))
 	return true

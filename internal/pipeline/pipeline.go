@@ -31,8 +31,31 @@ type Options struct {
 	MaxQueuedEvents int
 	// MaxCommitEvents caps the events of one group commit (default 100,000).
 	MaxCommitEvents int
-	Metrics         *selfmon.Metrics
-	Logger          *slog.Logger
+	// Observers see every committed batch (see Observer), in this order.
+	Observers []Observer
+	Metrics   *selfmon.Metrics
+	Logger    *slog.Logger
+}
+
+// Observer derives something from the events the pipeline commits: the
+// metrics of internal/derive (EMF, metric filters, RED metrics).
+//
+// The pipeline's single writer calls Observe with the events of each
+// commit, after the store has committed them and before their senders are
+// acknowledged, so an observer sees every committed event exactly once (a
+// batch the store refused, or a duplicate keyed batch, is not observed)
+// and never an uncommitted one; commits are observed one at a time, in
+// commit order. Events of one commit may belong to several groups and
+// protocols.
+//
+// Observe runs on the ingest hot path: it must be quick (no I/O, no
+// waiting on locks held for long), and it must not call Submit or Close on
+// the pipeline, which would deadlock. The events and their strings are
+// valid only during the call and owned by their senders: an observer must
+// not modify them, and must not retain them, their Fields or any string in
+// them after it returns (copy with strings.Clone what it keeps).
+type Observer interface {
+	Observe(events []event.Event)
 }
 
 // Pipeline is the write path. It is safe for concurrent use.
@@ -165,6 +188,11 @@ func (p *Pipeline) run() {
 			}
 		}
 		err := p.store.Append(context.Background(), &store.Batch{Key: j.batch.Key, Events: events})
+		if err == nil {
+			for _, o := range p.opts.Observers {
+				o.Observe(events)
+			}
+		}
 		p.finish(jobs, err)
 	}
 }

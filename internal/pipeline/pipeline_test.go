@@ -165,3 +165,79 @@ func TestSubmitStopsWaitingWithItsContext(t *testing.T) {
 	p.Close()
 	require.Equal(t, 1, count(t, g.Store, "g"), "an abandoned submit is still written")
 }
+
+// recorder is an Observer that checks each batch is committed when it
+// sees it, and may hold the writer until released.
+type recorder struct {
+	t       *testing.T
+	s       store.Store
+	mu      sync.Mutex
+	batches [][]int64 // the "i" field of each observed batch
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (r *recorder) Observe(evs []event.Event) {
+	if r.entered != nil {
+		r.entered <- struct{}{}
+		<-r.release
+	}
+	var ids []int64
+	for i := range evs {
+		v, ok := evs[i].Get("i")
+		require.True(r.t, ok)
+		ids = append(ids, v.Int())
+	}
+	// The batch is in the store already.
+	require.GreaterOrEqual(r.t, count(r.t, r.s, evs[0].Group), len(evs))
+	r.mu.Lock()
+	r.batches = append(r.batches, ids)
+	r.mu.Unlock()
+}
+
+func (r *recorder) seen() [][]int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([][]int64(nil), r.batches...)
+}
+
+func TestObserversSeeEachCommitOnce(t *testing.T) {
+	s := newStore(t)
+	rec := &recorder{t: t, s: s}
+	p := pipeline.New(s, pipeline.Options{Observers: []pipeline.Observer{rec}})
+	defer p.Close()
+	require.NoError(t, p.Submit(context.Background(), "test", "", events(3, "g")))
+	require.NoError(t, p.Submit(context.Background(), "test", "k", events(2, "g")))
+	require.ErrorIs(t, p.Submit(context.Background(), "test", "k", events(2, "g")), store.ErrDuplicateBatch)
+	require.Equal(t, [][]int64{{0, 1, 2}, {0, 1}}, rec.seen(), "the duplicate batch wrote nothing and is not observed")
+}
+
+func TestObserversRunBeforeTheAck(t *testing.T) {
+	s := newStore(t)
+	rec := &recorder{t: t, s: s, entered: make(chan struct{}), release: make(chan struct{})}
+	p := pipeline.New(s, pipeline.Options{Observers: []pipeline.Observer{rec}})
+	defer p.Close()
+	var returned atomic.Bool
+	done := make(chan error, 1)
+	go func() {
+		err := p.Submit(context.Background(), "test", "", events(4, "g"))
+		returned.Store(true)
+		done <- err
+	}()
+	<-rec.entered
+	require.False(t, returned.Load(), "Submit returned while the observer held the batch")
+	require.Equal(t, 4, count(t, s, "g"), "committed before it is observed")
+	close(rec.release)
+	require.NoError(t, <-done)
+	require.Equal(t, [][]int64{{0, 1, 2, 3}}, rec.seen())
+}
+
+func TestObserversSkipFailedCommits(t *testing.T) {
+	g := &gate{Store: newStore(t), open: make(chan struct{}), fail: errors.New("disk on fire")}
+	close(g.open)
+	rec := &recorder{t: t, s: g.Store}
+	p := pipeline.New(g, pipeline.Options{Observers: []pipeline.Observer{rec}})
+	defer p.Close()
+	require.Error(t, p.Submit(context.Background(), "test", "", events(2, "g")))
+	require.Empty(t, rec.seen())
+}

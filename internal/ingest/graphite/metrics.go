@@ -47,9 +47,9 @@ const (
 // Reasons a sample is not written, as the reason label of
 // sonde_ingest_samples_write_failed_total.
 const (
-	writeOutOfOrder = "out_of_order"
-	writeTooOld     = "too_old"
-	writeDuplicate  = "duplicate"
+	writeOutOfOrder = selfmon.ReasonOutOfOrder
+	writeTooOld     = selfmon.ReasonTooOld
+	writeDuplicate  = selfmon.ReasonDuplicate
 	writeError      = "error"
 )
 

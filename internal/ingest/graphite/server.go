@@ -334,13 +334,8 @@ func (b *batch) commit() {
 }
 
 func classifyAppendError(err error) string {
-	switch {
-	case errors.Is(err, storage.ErrOutOfOrderSample):
-		return writeOutOfOrder
-	case errors.Is(err, storage.ErrOutOfBounds), errors.Is(err, storage.ErrTooOldSample):
-		return writeTooOld
-	case errors.Is(err, storage.ErrDuplicateSampleForTimestamp):
-		return writeDuplicate
+	if r := selfmon.AppendErrorReason(err); r != "" {
+		return r
 	}
 	return writeError
 }

@@ -1,11 +1,12 @@
-// Package otlp receives OpenTelemetry Protocol (OTLP) data: today logs, over
-// OTLP/HTTP (POST /v1/logs, protobuf or JSON) and OTLP/gRPC
-// (opentelemetry.proto.collector.logs.v1.LogsService/Export). Payloads are
-// decoded with go.opentelemetry.io/collector/pdata, mapped to events and
-// written through the pipeline; a request is answered only once its events
-// are durable. Traces and metrics receivers belong beside logs in this
-// package, as traces.go and metrics.go, sharing the HTTP, gRPC, value
-// flattening and nesting-guard code.
+// Package otlp receives OpenTelemetry Protocol (OTLP) data: logs, traces
+// and metrics, over OTLP/HTTP (POST /v1/logs, /v1/traces, /v1/metrics,
+// protobuf or JSON) and OTLP/gRPC (the LogsService, TraceService and
+// MetricsService Export methods). Payloads are decoded with
+// go.opentelemetry.io/collector/pdata. Logs and spans are mapped to events
+// and written through the pipeline; metrics go to the metric store (see
+// metrics.go). A request is answered only once what it carried is durable.
+// The three signals share the HTTP handler (signalHTTP), the gRPC codec,
+// value flattening and the nesting guard.
 //
 // See https://opentelemetry.io/docs/specs/otlp/ for the protocol.
 //

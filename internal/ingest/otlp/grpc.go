@@ -7,6 +7,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -25,12 +26,16 @@ import (
 // export, overriding service.name. gRPC metadata keys are lowercase.
 const MetadataLogGroup = "x-sonde-log-group"
 
-// RegisterGRPC registers the OTLP/gRPC services of the receiver (today
-// LogsService and TraceService) on s. Build s with GRPCServerOptions so that payloads are
-// checked before pdata decodes them.
+// RegisterGRPC registers the OTLP/gRPC services of the receiver
+// (LogsService, TraceService and, with a MetricStore, MetricsService) on
+// s. Build s with GRPCServerOptions so that payloads are checked before
+// pdata decodes them.
 func (r *Receiver) RegisterGRPC(s *grpc.Server) {
 	plogotlp.RegisterGRPCServer(s, &logsGRPC{r: r})
 	ptraceotlp.RegisterGRPCServer(s, &tracesGRPC{r: r})
+	if r.metricsSink != nil {
+		pmetricotlp.RegisterGRPCServer(s, &metricsGRPC{r: r})
+	}
 }
 
 // logsGRPC implements plogotlp.GRPCServer.
@@ -114,6 +119,9 @@ var guardedTypes = func() map[reflect.Type]msgKind {
 	if tracesRequestType != nil {
 		m[tracesRequestType] = msgTracesRequest
 	}
+	if metricsRequestType != nil {
+		m[metricsRequestType] = msgMetricsRequest
+	}
 	return m
 }()
 
@@ -137,11 +145,7 @@ func (c guardCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		} else {
 			b = data.Materialize()
 		}
-		check := checkProtoDepth
-		if root == msgTracesRequest {
-			check = func(b []byte, _ msgKind) error { return checkTracesProtoDepth(b) }
-		}
-		if err := check(b, root); err != nil {
+		if err := checkProtoDepth(b, root); err != nil {
 			return err
 		}
 	}

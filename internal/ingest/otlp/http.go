@@ -52,11 +52,32 @@ func requestEncoding(r *http.Request) (wireEncoding, bool) {
 	return 0, false
 }
 
-// logsHTTP serves POST /v1/logs.
-type logsHTTP struct{ r *Receiver }
+// exportRequest is what the three pdata export requests have in common.
+type exportRequest interface {
+	UnmarshalProto([]byte) error
+	UnmarshalJSON([]byte) error
+}
+
+// exportResponse is what the three pdata export responses have in common.
+type exportResponse interface {
+	MarshalProto() ([]byte, error)
+	MarshalJSON() ([]byte, error)
+}
+
+// signalHTTP serves POST /v1/logs, /v1/traces or /v1/metrics. Everything
+// but decoding and storing one signal is common to the three: the method
+// and Content-Type checks, the body limit, the counters and the response
+// in the request's encoding.
+type signalHTTP[Req exportRequest, Resp exportResponse] struct {
+	r *Receiver
+	// decode decodes a payload; its errors are client errors (400).
+	decode func(data []byte, enc wireEncoding) (Req, error)
+	// export stores a decoded request.
+	export func(req *http.Request, ereq Req) (Resp, error)
+}
 
 // ServeHTTP implements http.Handler.
-func (h *logsHTTP) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+func (h *signalHTTP[Req, Resp]) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if req.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		h.r.writeError(w, encodingJSON, apierr.MethodNotAllowed(req.Method))
@@ -70,7 +91,7 @@ func (h *logsHTTP) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		})
 		return
 	}
-	resp, err := h.export(req, enc)
+	resp, err := h.serve(req, enc)
 	if err != nil {
 		h.r.writeError(w, enc, err)
 		return
@@ -90,16 +111,8 @@ func (h *logsHTTP) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	_, _ = w.Write(body)
 }
 
-func (h *logsHTTP) export(req *http.Request, enc wireEncoding) (plogotlp.ExportResponse, error) {
-	group := req.URL.Query().Get("group")
-	if group == "" {
-		group = req.Header.Get(HeaderLogGroup)
-	}
-	if group != "" {
-		if err := ingest.CheckName("log group", group, false); err != nil {
-			return plogotlp.ExportResponse{}, err
-		}
-	}
+func (h *signalHTTP[Req, Resp]) serve(req *http.Request, enc wireEncoding) (Resp, error) {
+	var zero Resp
 	body, err := ingest.ReadBody(req, h.r.opts.MaxBodyBytes)
 	if err != nil {
 		reason := "invalid"
@@ -107,43 +120,72 @@ func (h *logsHTTP) export(req *http.Request, enc wireEncoding) (plogotlp.ExportR
 			reason = "too_large"
 		}
 		h.r.countRequest(ProtocolHTTP, reason)
-		return plogotlp.ExportResponse{}, err
+		return zero, err
 	}
 	h.r.countBytes(ProtocolHTTP, body.Wire)
-	// The decoder copies what it keeps, so the buffer can go back now, even
+	// The decoders copy what they keep, so the buffer can go back now, even
 	// if the pipeline is still to read the events after Submit gives up.
-	ereq, err := decodeLogs(body.Bytes(), enc)
+	ereq, err := h.decode(body.Bytes(), enc)
 	body.Release()
 	if err != nil {
 		h.r.countRequest(ProtocolHTTP, "invalid")
-		return plogotlp.ExportResponse{}, err
+		return zero, err
 	}
-	return h.r.exportLogs(req.Context(), ProtocolHTTP, group, ereq.Logs())
+	return h.export(req, ereq)
 }
 
-// decodeLogs decodes an OTLP/HTTP logs payload. Errors are client errors
-// (400) with the decoder's reason.
-func decodeLogs(data []byte, enc wireEncoding) (plogotlp.ExportRequest, error) {
-	req := plogotlp.NewExportRequest()
+// decodeRequest decodes an OTLP/HTTP payload into ereq, after the nesting
+// guard from root. Errors are client errors (400) with the decoder's
+// reason; signal names the payload in them.
+func decodeRequest(ereq exportRequest, data []byte, enc wireEncoding, root msgKind, signal string) error {
 	switch enc {
 	case encodingProto:
-		if err := checkProtoDepth(data, msgLogsRequest); err != nil {
-			return req, apierr.BadRequest("decode OTLP protobuf logs: %v", err)
+		if err := checkProtoDepth(data, root); err != nil {
+			return apierr.BadRequest("decode OTLP protobuf %s: %v", signal, err)
 		}
-		if err := req.UnmarshalProto(data); err != nil {
-			return req, apierr.BadRequest("decode OTLP protobuf logs: %v", err)
+		if err := ereq.UnmarshalProto(data); err != nil {
+			return apierr.BadRequest("decode OTLP protobuf %s: %v", signal, err)
 		}
 	case encodingJSON:
 		if err := checkJSONDepth(data); err != nil {
-			return req, apierr.BadRequest("decode OTLP JSON logs: %v", err)
+			return apierr.BadRequest("decode OTLP JSON %s: %v", signal, err)
 		}
-		if err := req.UnmarshalJSON(data); err != nil {
-			return req, apierr.BadRequest("decode OTLP JSON logs: %v", err)
+		if err := ereq.UnmarshalJSON(data); err != nil {
+			return apierr.BadRequest("decode OTLP JSON %s: %v", signal, err)
 		}
 	default:
 		panic("BUG: unknown OTLP encoding " + strconv.Itoa(int(enc)))
 	}
-	return req, nil
+	return nil
+}
+
+// logsHTTP serves POST /v1/logs.
+type logsHTTP = signalHTTP[plogotlp.ExportRequest, plogotlp.ExportResponse]
+
+func newLogsHTTP(r *Receiver) *logsHTTP {
+	return &logsHTTP{r: r, decode: decodeLogs, export: r.exportLogsHTTP}
+}
+
+// exportLogsHTTP stores a logs request in the log group named by the
+// "group" parameter or the X-Sonde-Log-Group header, if any.
+func (r *Receiver) exportLogsHTTP(req *http.Request, ereq plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
+	group := req.URL.Query().Get("group")
+	if group == "" {
+		group = req.Header.Get(HeaderLogGroup)
+	}
+	if group != "" {
+		if err := ingest.CheckName("log group", group, false); err != nil {
+			r.countRequest(ProtocolHTTP, "invalid")
+			return plogotlp.ExportResponse{}, err
+		}
+	}
+	return r.exportLogs(req.Context(), ProtocolHTTP, group, ereq.Logs())
+}
+
+// decodeLogs decodes an OTLP/HTTP logs payload.
+func decodeLogs(data []byte, enc wireEncoding) (plogotlp.ExportRequest, error) {
+	req := plogotlp.NewExportRequest()
+	return req, decodeRequest(req, data, enc, msgLogsRequest, "logs")
 }
 
 // writeError answers with err's status (from apierr.Status, so that every

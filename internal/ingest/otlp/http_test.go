@@ -282,10 +282,11 @@ func TestHTTPErrors(t *testing.T) {
 			}
 		})
 	}
-	// Nothing was stored, and the undecodable requests were counted.
+	// Nothing was stored, and the refused requests (undecodable, bad group)
+	// were counted.
 	_, err := env.store.Schema(context.Background(), UnknownService)
 	require.ErrorIs(t, err, store.ErrNotFound)
-	require.InDelta(t, 5, testutil.ToFloat64(env.metrics.EventsRejected.WithLabelValues(ProtocolHTTP, "invalid")), 0)
+	require.InDelta(t, 6, testutil.ToFloat64(env.metrics.EventsRejected.WithLabelValues(ProtocolHTTP, "invalid")), 0)
 	require.InDelta(t, 1, testutil.ToFloat64(env.metrics.EventsRejected.WithLabelValues(ProtocolHTTP, "too_large")), 0)
 }
 

@@ -42,8 +42,22 @@ const (
 
 // protoChild returns the message kind of field num of a kind-k message, or
 // msgNone for fields that cannot hold an AnyValue. Field numbers are those
-// of opentelemetry/proto; traces and metrics add their messages here.
+// of opentelemetry/proto. Each signal numbers its own messages (logs below
+// 100, traces from 100, metrics from 200) and maps them in its own file;
+// they share the resource, scope and value messages of logChild.
 func protoChild(k msgKind, num protowire.Number) msgKind {
+	switch {
+	case k >= msgMetricsRequest:
+		return metricChild(k, num)
+	case k >= msgTracesRequest:
+		return traceChild(k, num)
+	}
+	return logChild(k, num)
+}
+
+// logChild is protoChild for the logs messages and those shared by every
+// signal.
+func logChild(k msgKind, num protowire.Number) msgKind {
 	switch k {
 	case msgLogsRequest: // ExportLogsServiceRequest
 		if num == 1 {

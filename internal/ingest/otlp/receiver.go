@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
+	"time"
+
+	"github.com/prometheus/prometheus/storage"
 
 	"github.com/sonde-dev/sonde/internal/pipeline"
 	"github.com/sonde-dev/sonde/internal/selfmon"
@@ -25,7 +29,7 @@ const (
 )
 
 // LogsPath is the OTLP/HTTP logs endpoint, fixed by the OTLP
-// specification. Traces and metrics will add TracesPath and MetricsPath.
+// specification, like TracesPath and MetricsPath.
 const LogsPath = "/v1/logs"
 
 // maxReasons caps the rejection reasons listed in a partial_success message.
@@ -48,6 +52,12 @@ type Options struct {
 	MaxEventBytes int
 	// MaxFields caps the fields of one event (default 200).
 	MaxFields int
+	// MetricStore, when not nil, receives OTLP metrics (POST /v1/metrics
+	// and the gRPC MetricsService; see metrics.go).
+	MetricStore storage.AppendableV2
+	// LookbackDelta is the PromQL lookback delta of the metric store, for
+	// the interval of target_info samples (default 5m).
+	LookbackDelta time.Duration
 }
 
 // Receiver takes OTLP data over HTTP and gRPC and writes it through the
@@ -58,8 +68,11 @@ type Receiver struct {
 	log    *slog.Logger
 	logs   *logsHTTP
 	traces *tracesHTTP
-	mux    *http.ServeMux
-	limits limits
+	// metrics and metricsSink are nil without a MetricStore.
+	metrics     *metricsHTTP
+	metricsSink *metricsSink
+	mux         *http.ServeMux
+	limits      limits
 }
 
 // New returns a Receiver. opts.Pipeline must be set.
@@ -84,19 +97,25 @@ func New(opts Options) *Receiver {
 		log:    opts.Logger,
 		limits: limits{maxEventBytes: opts.MaxEventBytes, maxFields: opts.MaxFields},
 	}
-	r.logs = &logsHTTP{r: r}
+	r.logs = newLogsHTTP(r)
 	r.mux = http.NewServeMux()
 	r.mux.Handle(LogsPath, r.logs)
-	r.traces = &tracesHTTP{r: r}
+	r.traces = newTracesHTTP(r)
 	r.mux.Handle(TracesPath, r.traces)
+	if opts.MetricStore != nil {
+		r.metricsSink = newMetricsSink(r, 2*runtime.GOMAXPROCS(0))
+		r.metrics = newMetricsHTTP(r)
+		r.mux.Handle(MetricsPath, r.metrics)
+	}
 	r.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeStatus(w, encodingJSON, http.StatusNotFound, fmt.Sprintf("no OTLP endpoint at %s", req.URL.Path))
 	}))
 	return r
 }
 
-// Handler serves every OTLP/HTTP endpoint of the receiver (today
-// POST /v1/logs and POST /v1/traces) for the dedicated OTLP port, and answers other paths with
+// Handler serves every OTLP/HTTP endpoint of the receiver (POST /v1/logs,
+// POST /v1/traces and, with a MetricStore, POST /v1/metrics) for the
+// dedicated OTLP port, and answers other paths with
 // 404 and a google.rpc.Status body, as OTLP clients expect.
 func (r *Receiver) Handler() http.Handler { return r.mux }
 

@@ -9,7 +9,7 @@ import (
 )
 
 // The OTLP trace messages the nesting guard walks through on its way to
-// the attribute values that the logs guard (walkProto) knows.
+// the resource, scope and attribute messages shared with logs.
 const (
 	msgTracesRequest msgKind = 100 + iota
 	msgResourceSpans
@@ -61,43 +61,6 @@ func traceChild(k msgKind, num protowire.Number) msgKind {
 		}
 	}
 	return msgNone
-}
-
-// checkTracesProtoDepth is checkProtoDepth for an ExportTraceServiceRequest.
-func checkTracesProtoDepth(b []byte) error { return walkTraceProto(b, msgTracesRequest) }
-
-func walkTraceProto(b []byte, k msgKind) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil
-		}
-		b = b[n:]
-		if typ == protowire.BytesType {
-			v, m := protowire.ConsumeBytes(b)
-			if m < 0 {
-				return nil
-			}
-			switch c := traceChild(k, num); {
-			case c >= msgTracesRequest:
-				if err := walkTraceProto(v, c); err != nil {
-					return err
-				}
-			case c != msgNone:
-				if err := walkProto(v, c, 0); err != nil {
-					return err
-				}
-			}
-			b = b[m:]
-			continue
-		}
-		m := protowire.ConsumeFieldValue(num, typ, b)
-		if m < 0 {
-			return nil
-		}
-		b = b[m:]
-	}
-	return nil
 }
 
 // tracesRequestType is the Go type gRPC decodes trace exports into (see

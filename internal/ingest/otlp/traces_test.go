@@ -316,7 +316,7 @@ func TestCheckTracesProtoDepth(t *testing.T) {
 	for _, n := range []int{maxWireDepth, maxWireDepth + 1} {
 		b, err := ptraceotlp.NewExportRequestFromTraces(deepTraces(n)).MarshalProto()
 		require.NoError(t, err)
-		err = checkTracesProtoDepth(b)
+		err = checkProtoDepth(b, msgTracesRequest)
 		if n > maxWireDepth {
 			require.Error(t, err)
 		} else {
@@ -332,7 +332,7 @@ func TestCheckTracesProtoDepth(t *testing.T) {
 	}
 	b, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
 	require.NoError(t, err)
-	require.Error(t, checkTracesProtoDepth(b))
+	require.Error(t, checkProtoDepth(b, msgTracesRequest))
 }
 
 // FuzzDecodeTraces feeds the same bytes to the protobuf and the JSON

@@ -2,7 +2,6 @@ package statsd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/storage"
+	"github.com/sonde-dev/sonde/internal/selfmon"
 )
 
 // commitEvery is the number of samples one appender takes before it is
@@ -260,13 +260,8 @@ func (w *writer) commit() error {
 }
 
 func classifyAppendError(err error) string {
-	switch {
-	case errors.Is(err, storage.ErrOutOfOrderSample):
-		return writeOutOfOrder
-	case errors.Is(err, storage.ErrOutOfBounds), errors.Is(err, storage.ErrTooOldSample):
-		return writeTooOld
-	case errors.Is(err, storage.ErrDuplicateSampleForTimestamp):
-		return writeDuplicate
+	if r := selfmon.AppendErrorReason(err); r != "" {
+		return r
 	}
 	return writeError
 }

@@ -279,11 +279,7 @@ func (c *compiler) predicate(e Expr, r groupResolver) (string, error) {
 		case "=", "!=", "<", "<=", ">", ">=":
 			if f, lit, op, ok := fieldVsLiteral(x); ok {
 				if _, _, cols := r.field(f.Name); len(cols) > 0 {
-					var alts []string
-					for _, col := range cols {
-						alts = append(alts, c.kindCompare(col, op, lit))
-					}
-					return "(" + strings.Join(alts, " OR ") + ")", nil
+					return byColumn(cols, func(col store.Column) string { return c.kindCompare(col, op, lit) }), nil
 				}
 			}
 		}
@@ -304,13 +300,13 @@ func (c *compiler) predicate(e Expr, r groupResolver) (string, error) {
 	case *In:
 		if f, ok := x.X.(*FieldRef); ok {
 			if _, _, cols := r.field(f.Name); len(cols) > 0 {
-				var alts []string
-				for _, col := range cols {
-					for _, el := range x.List.Elems {
-						alts = append(alts, c.kindCompare(col, "=", el))
+				sql := byColumn(cols, func(col store.Column) string {
+					alts := make([]string, len(x.List.Elems))
+					for i, el := range x.List.Elems {
+						alts[i] = c.kindCompare(col, "=", el)
 					}
-				}
-				sql := "(" + strings.Join(alts, " OR ") + ")"
+					return "(" + strings.Join(alts, " OR ") + ")"
+				})
 				if x.Not {
 					sql = "(NOT " + sql + ")"
 				}
@@ -323,6 +319,26 @@ func (c *compiler) predicate(e Expr, r groupResolver) (string, error) {
 		return "", err
 	}
 	return c.boolean(sql, t), nil
+}
+
+// byColumn joins the conditions cond(col) on each typed column of a field.
+// An event stores a field in exactly one of them, so the field's answer is
+// that column's: with several, a CASE picks the one that is set. A plain
+// OR would be NULL, not false, for "v = 1" when v is 2.5 and v also has
+// string values (the string column is NULL), and so would its negation;
+// the CASE keeps NULL for events without the field only, as with one
+// column.
+func byColumn(cols []store.Column, cond func(store.Column) string) string {
+	if len(cols) == 1 {
+		return cond(cols[0])
+	}
+	var b strings.Builder
+	b.WriteString("(CASE")
+	for _, col := range cols {
+		b.WriteString(" WHEN " + col.Name + " IS NOT NULL THEN " + cond(col))
+	}
+	b.WriteString(" END)")
+	return b.String()
 }
 
 // fieldVsLiteral recognizes "field op literal" and "literal op field",
@@ -417,16 +433,14 @@ func (c *compiler) likeColumns(name string, pattern Expr, r groupResolver) (stri
 	if len(cols) == 0 {
 		return "", false
 	}
-	var alts []string
-	for _, col := range cols {
+	return byColumn(cols, func(col store.Column) string {
 		target := col.Name
 		if col.Kind != event.KindString {
 			v, t := c.d.Column(col, store.ColTime)
 			target = c.d.ToText(v, t)
 		}
-		alts = append(alts, c.match(target, pattern))
-	}
-	return "(" + strings.Join(alts, " OR ") + ")", true
+		return c.match(target, pattern)
+	}), true
 }
 
 // plainNeedle reports whether a search text can only occur inside one JSON

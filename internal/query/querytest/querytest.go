@@ -13,9 +13,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -24,6 +22,7 @@ import (
 
 	"github.com/sonde-dev/sonde/internal/event"
 	"github.com/sonde-dev/sonde/internal/query"
+	"github.com/sonde-dev/sonde/internal/query/dataset"
 	"github.com/sonde-dev/sonde/internal/store"
 	"github.com/sonde-dev/sonde/internal/store/storetest"
 )
@@ -32,7 +31,7 @@ var update = flag.Bool("update", false, "rewrite the golden files of the query t
 
 // Base is the dataset's day: 2026-11-20T00:00:00Z, the @timestamp of lines
 // that carry none.
-const Base = int64(1_795_132_800_000)
+const Base = dataset.Base
 
 // Case is one query of queries.yaml.
 type Case struct {
@@ -56,33 +55,10 @@ type Golden struct {
 	Error          string   `json:"error,omitempty"`
 }
 
-func dir() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "testdata")
-}
+func dir() string { return dataset.Dir() }
 
 // Dataset parses testdata/dataset.yaml into events, group by group.
-func Dataset(t testing.TB) []event.Event {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir(), "dataset.yaml"))
-	require.NoError(t, err)
-	var groups yaml.Node
-	require.NoError(t, yaml.Unmarshal(data, &groups))
-	p := event.NewParser(event.NewShapes(1000), event.ParserOptions{})
-	var out []event.Event
-	m := groups.Content[0]
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		name := m.Content[i].Value
-		for _, line := range strings.Split(strings.TrimRight(m.Content[i+1].Value, "\n"), "\n") {
-			var ev event.Event
-			_, err := p.Parse(line, Base, &ev)
-			require.NoError(t, err, line)
-			ev.Group, ev.Stream = name, "stream-"+strings.Trim(name, "/")
-			out = append(out, ev)
-		}
-	}
-	return out
-}
+func Dataset(t testing.TB) []event.Event { return dataset.Load(t) }
 
 // Cases reads testdata/queries.yaml.
 func Cases(t testing.TB) []Case {

@@ -23,7 +23,8 @@ fi
 
 DATA="$OUT/data"
 rm -rf "$DATA"
-"$OUT/sonde" serve --data-dir "$DATA" --http-addr "127.0.0.1:$PORT" --otlp-http-addr "" --otlp-grpc-addr "" --syslog-addr "" --log-level warn &
+"$OUT/sonde" serve --data-dir "$DATA" --http-addr "127.0.0.1:$PORT" --otlp-http-addr "" --otlp-grpc-addr "" --syslog-addr "" \
+  --statsd-addr "" --graphite-addr "" --xray-addr "" --log-level warn &
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done

@@ -63,7 +63,7 @@ wait_http "http://127.0.0.1:$PROM_PORT/-/ready"
 # sonde, with every other listener off.
 rm -rf "$OUT/sonde-data"
 "$OUT/sonde" serve --data-dir "$OUT/sonde-data" --http-addr "127.0.0.1:$SONDE_PORT" --otlp-http-addr "" \
-  --otlp-grpc-addr "" --syslog-addr "" --log-level warn >"$OUT/sonde.log" 2>&1 &
+  --otlp-grpc-addr "" --syslog-addr "" --statsd-addr "" --graphite-addr "" --xray-addr "" --log-level warn >"$OUT/sonde.log" 2>&1 &
 SONDE_PID=$!; PIDS+=("$SONDE_PID")
 wait_http "http://127.0.0.1:$SONDE_PORT/readyz"
 

@@ -41,7 +41,7 @@ if [ "${SKIP_INGEST:-0}" != 1 ]; then
   # No X-Ray listener: port 2000 may be taken by a local X-Ray daemon.
   printf 'listen:\n  xray: ""\n' > "$OUT/traces-bench.yaml"
   "$OUT/sonde-traces" serve --config "$OUT/traces-bench.yaml" --data-dir "$DATA" --http-addr "127.0.0.1:$PORT" --otlp-http-addr "127.0.0.1:$OTLP_PORT" \
-    --otlp-grpc-addr "" --syslog-addr "" --log-level warn &
+    --otlp-grpc-addr "" --syslog-addr "" --statsd-addr "" --graphite-addr "" --xray-addr "" --log-level warn &
   PID=$!
   trap 'kill $PID 2>/dev/null || true' EXIT
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done

@@ -131,14 +131,21 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 		res.ColumnTypes = append(res.ColumnTypes, c.Type.String())
 	}
 
-	if err := e.count(ctx, snap, compiled.CountSQL, &res.Stats); err != nil {
-		return nil, e.fail(ctx, err)
+	res.Stats.RecordsScanned = compiled.Scanned
+	if compiled.CountSQL != "" {
+		if err := e.count(ctx, snap, compiled.CountSQL, &res.Stats); err != nil {
+			return nil, e.fail(ctx, err)
+		}
 	}
 	rows, err := snap.Query(ctx, compiled.SQL)
 	if err != nil {
 		return nil, e.fail(ctx, err)
 	}
-	vals := make([]any, len(compiled.Columns))
+	width := len(compiled.Columns)
+	if compiled.Message != nil {
+		width += compiled.Message.Hidden()
+	}
+	vals := make([]any, width)
 	ptrs := make([]any, len(vals))
 	for i := range vals {
 		ptrs[i] = &vals[i]
@@ -148,8 +155,11 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 			rows.Close()
 			return nil, e.fail(ctx, err)
 		}
-		row := make([]any, len(vals))
-		for i, v := range vals {
+		if m := compiled.Message; m != nil {
+			vals[m.Column] = m.Message(vals[m.Column], vals[len(compiled.Columns):], snap.DecodeValue)
+		}
+		row := make([]any, len(compiled.Columns))
+		for i, v := range vals[:len(row)] {
 			row[i] = FormatValue(v, compiled.Columns[i].Type)
 		}
 		res.Rows = append(res.Rows, row)
@@ -193,7 +203,7 @@ func (e *Engine) count(ctx context.Context, snap store.Snapshot, sql string, st 
 			return err
 		}
 		if n, ok := FormatValue(v, insights.TNumber).(int64); ok {
-			st.RecordsScanned = n
+			st.RecordsScanned += n
 		}
 	}
 	return rows.Err()

@@ -94,6 +94,10 @@ type Snapshot interface {
 	// LastQueryStats reports what the last Query read, as far as the store
 	// can tell.
 	LastQueryStats() QueryStats
+	// DecodeValue turns a value that Query returned for a typed column of
+	// the given kind (a Column's Name selected as is, not NULL) into the
+	// field value that was stored.
+	DecodeValue(kind event.Kind, v any) event.Value
 	// Close ends the snapshot.
 	Close() error
 }
@@ -141,6 +145,12 @@ type Schema struct {
 	// events at the edges. A query whose range covers both needs no time
 	// filter. Both are 0 when the group has no events.
 	MinTime, MaxTime int64
+	// Events is the number of events in the group as the snapshot sees
+	// them, when EventsKnown: a query over the whole group reports it as
+	// the records scanned without counting them. Stores that cannot tell
+	// cheaply and exactly leave EventsKnown false.
+	Events      int64
+	EventsKnown bool
 }
 
 // Column is one physical column holding one kind of a field's values.

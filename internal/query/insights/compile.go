@@ -39,11 +39,18 @@ type Compiled struct {
 	SQL     string
 	Columns []Column
 	// CountSQL counts the events of the selected groups in the time range
-	// (the records a query scans).
+	// (the records a query scans), less Scanned: the events of the groups
+	// whose schema knows its count and that the range covers entirely. It
+	// is "" when Scanned is the whole answer.
 	CountSQL string
+	Scanned  int64
 	// Visualization is "timeseries", "bar" or "table", by the Logs
 	// Insights rules.
 	Visualization string
+	// Message, when not nil, is how the engine writes the @message column
+	// (see MessageRebuild): the SQL then returns Message.Hidden() more
+	// columns after Columns.
+	Message *MessageRebuild
 }
 
 // binding is a field of the current relation.
@@ -51,6 +58,10 @@ type binding struct {
 	col    string // column name in the relation
 	typ    Type
 	source bool // read from the store and not redefined since
+	// rebuild marks @message read raw, for the engine to rebuild (see
+	// MessageRebuild); msgHidden are then the aliases of the shape id, the
+	// time and the raw columns.
+	rebuild bool
 }
 
 // stage is one step after the scan; render wraps the relation below it.
@@ -90,14 +101,25 @@ type compiler struct {
 	needed    []string
 	scanBind  map[string]*binding // the scan's columns; bind changes after it
 	fieldsSet bool
+
+	msg       *MessageRebuild // @message rebuilt by the engine, or nil
+	msgHidden []string        // the aliases of its hidden columns
 }
 
 // Compile turns a parsed query into SQL for d over t.
 func Compile(q *Query, t Target, d Dialect) (*Compiled, error) {
 	c := &compiler{d: d, t: t, bind: map[string]*binding{}, scanWh: make([][]string, len(t.Groups))}
 	c.collectNeeded(q)
+	if len(t.Groups) == 1 && len(t.Groups[0].Shapes) > 0 && slices.Contains(c.needed, "@message") && messageShownOnly(q) {
+		c.msg = newMessageRebuild(t.Groups[0])
+	}
 	for _, name := range c.needed {
-		c.bind[name] = &binding{col: c.alias(), typ: c.scanType(name), source: true}
+		c.bind[name] = &binding{col: c.alias(), typ: c.scanType(name), source: true, rebuild: name == "@message" && c.msg != nil}
+	}
+	if c.msg != nil {
+		for range c.msg.Hidden() {
+			c.msgHidden = append(c.msgHidden, c.alias())
+		}
 	}
 	c.scanBind = maps.Clone(c.bind)
 	for i, cmd := range q.Commands {
@@ -180,6 +202,9 @@ func (c *compiler) collectNeeded(q *Query) {
 
 // scanType unifies a field's type over the groups.
 func (c *compiler) scanType(name string) Type {
+	if name == "@message" {
+		return TString // without building its SQL
+	}
 	t := TNull
 	for _, g := range c.t.Groups {
 		_, gt, _ := c.groupField(g, name)
@@ -283,6 +308,14 @@ func (c *compiler) messageExpr(g *store.Schema) string {
 		values = append(values, c.d.Concat(parts...))
 	}
 	return "COALESCE(" + store.ColMessage + ", " + c.switchExpr(store.ColShape, keys, values) + ")"
+}
+
+func columnNames(cols []store.Column) []string {
+	names := make([]string, len(cols))
+	for i, col := range cols {
+		names[i] = col.Name
+	}
+	return names
 }
 
 func findColumn(g *store.Schema, field string, kind event.Kind) (store.Column, bool) {
@@ -829,8 +862,11 @@ func (c *compiler) finish(q *Query) (*Compiled, error) {
 	}
 	// When nothing before that stage drops or adds rows, the rows it takes
 	// in are the rows scanned, which CountSQL counts.
-	out.CountSQL = c.countSQL()
+	out.CountSQL, out.Scanned = c.countSQL()
 	scanned := out.CountSQL
+	if scanned == "" {
+		scanned = "SELECT " + strconv.FormatInt(out.Scanned, 10)
+	}
 	for i, st := range c.stages {
 		if i == matched {
 			break
@@ -859,8 +895,17 @@ func (c *compiler) finish(q *Query) (*Compiled, error) {
 		if b, ok := c.lookup(name); ok {
 			col, t = b.col, b.typ
 		}
+		if b, ok := c.lookup(name); ok && b.rebuild {
+			out.Message = c.msg
+			out.Message.Column = i
+		}
 		sel = append(sel, col+" AS r"+strconv.Itoa(i))
 		out.Columns = append(out.Columns, Column{Name: name, Type: t})
+	}
+	if out.Message != nil {
+		for j, h := range c.msgHidden {
+			sel = append(sel, h+" AS h"+strconv.Itoa(j))
+		}
 	}
 	var b strings.Builder
 	b.WriteString("SELECT " + strings.Join(sel, ", ") + " FROM " + rel + " AS q")
@@ -935,6 +980,10 @@ func (c *compiler) scanSQL() string {
 		var sel []string
 		for _, name := range c.needed {
 			b := c.scanBind[name]
+			if b.rebuild {
+				sel = append(sel, store.ColMessage+" AS "+b.col)
+				continue
+			}
 			sql, t, _ := c.groupField(g, name)
 			if t != b.typ && t != TNull && (b.typ == TAny || b.typ == TString) {
 				sql = c.d.ToText(sql, t)
@@ -944,21 +993,36 @@ func (c *compiler) scanSQL() string {
 			}
 			sel = append(sel, sql+" AS "+b.col)
 		}
+		if c.msg != nil {
+			raw := append([]string{store.ColShape, store.ColTime}, columnNames(c.msg.Columns)...)
+			for j, col := range raw {
+				sel = append(sel, col+" AS "+c.msgHidden[j])
+			}
+		}
 		where := append(c.timeRange(g), c.scanWh[i]...)
 		parts = append(parts, "SELECT "+strings.Join(sel, ", ")+" FROM "+g.Table+whereClause(where))
 	}
 	return "(" + strings.Join(parts, " UNION ALL ") + ")"
 }
 
-func (c *compiler) countSQL() string {
-	if len(c.t.Groups) == 0 {
-		return "SELECT 0"
-	}
+// countSQL counts the events of the groups in the time range: a constant
+// for each group whose count is known and needs no time filter, SQL for
+// the others.
+func (c *compiler) countSQL() (string, int64) {
 	var parts []string
+	var known int64
 	for _, g := range c.t.Groups {
-		parts = append(parts, "(SELECT count(*) FROM "+g.Table+whereClause(c.timeRange(g))+")")
+		tr := c.timeRange(g)
+		if g.EventsKnown && len(tr) == 0 {
+			known += g.Events
+			continue
+		}
+		parts = append(parts, "(SELECT count(*) FROM "+g.Table+whereClause(tr)+")")
 	}
-	return "SELECT " + strings.Join(parts, " + ")
+	if len(parts) == 0 {
+		return "", known
+	}
+	return "SELECT " + strings.Join(parts, " + "), known
 }
 
 func (c *compiler) renderStage(st stage, rel string, i int) string {

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -62,5 +63,26 @@ func TestCompileSQL(t *testing.T) {
 		want, err := os.ReadFile(path)
 		require.NoError(t, err, "missing golden file: go test -update")
 		require.Equal(t, string(want), got, name)
+	}
+}
+
+// TestBinBeforeEpoch checks that bins drop the correction for negative
+// timestamps only when no group has an event before 1970.
+func TestBinBeforeEpoch(t *testing.T) {
+	q, err := Parse(`stats count(*) by bin(1h)`)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		min         int64
+		corrected   bool
+		description string
+	}{
+		{min: 1000, corrected: false, description: "events after 1970"},
+		{min: -3_600_000, corrected: true, description: "an event in 1969"},
+	} {
+		sch := accessSchema()
+		sch.MinTime, sch.MaxTime = tc.min, 5000
+		c, err := Compile(q, Target{Groups: []*store.Schema{sch}, Start: -1 << 40, End: 1 << 40}, DuckDB)
+		require.NoError(t, err)
+		require.Equal(t, tc.corrected, strings.Contains(c.SQL, "+ 3600000) % 3600000"), "%s: %s", tc.description, c.SQL)
 	}
 }

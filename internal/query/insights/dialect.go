@@ -75,8 +75,10 @@ type Dialect interface {
 	// reports false when the dialect lacks it.
 	Func(name string, args []string, types []Type) (string, Type, bool)
 	// Bin floors a millisecond timestamp to a period (unit as in
-	// DurationLit); Ceil rounds it up.
-	Bin(ts string, n int64, unit string) string
+	// DurationLit); Ceil rounds it up. nonNegative promises ts >= 0, which
+	// spares the correction that flooring negative values needs (SQL's %
+	// truncates toward zero).
+	Bin(ts string, n int64, unit string, nonNegative bool) string
 	Ceil(ts string, n int64, unit string) string
 	// Aggregate writes an aggregate function of the language. ts is the
 	// @timestamp expression for earliest and latest.

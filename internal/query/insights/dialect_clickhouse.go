@@ -575,7 +575,7 @@ func chMonthStart(m string) string {
 	return "(toInt64(toUInt32(toDateTime(addMonths(toDate('1970-01-01'), " + m + " - 23640), 'UTC'))) * 1000)"
 }
 
-func (clickhouseDialect) Bin(ts string, n int64, unit string) string {
+func (clickhouseDialect) Bin(ts string, n int64, unit string, nonNegative bool) string {
 	ts = "toInt64(" + ts + ")"
 	if k := calendarMonths(unit); k > 0 {
 		p := "toInt64(" + strconv.FormatInt(n*k, 10) + ")"
@@ -589,11 +589,14 @@ func (clickhouseDialect) Bin(ts string, n int64, unit string) string {
 	}
 	// An Int64 period: ClickHouse types x % 60000 by the divisor (Int16).
 	ps := "toInt64(" + strconv.FormatInt(p, 10) + ")"
+	if nonNegative {
+		return fmt.Sprintf("(%s - (%s + %d) %% %s)", ts, ts, off, ps)
+	}
 	return fmt.Sprintf("(%s - (((%s + %d) %% %s) + %s) %% %s)", ts, ts, off, ps, ps, ps)
 }
 
 func (d clickhouseDialect) Ceil(ts string, n int64, unit string) string {
-	floor := d.Bin(ts, n, unit)
+	floor := d.Bin(ts, n, unit, false)
 	ts = "toInt64(" + ts + ")"
 	if k := calendarMonths(unit); k > 0 {
 		p := "toInt64(" + strconv.FormatInt(n*k, 10) + ")"

@@ -240,7 +240,7 @@ func calendarMonths(unit string) int64 {
 // mondayOffset shifts weeks to start on Monday: 1970-01-01 was a Thursday.
 const mondayOffset = 3 * 86_400_000
 
-func (duckDialect) Bin(ts string, n int64, unit string) string {
+func (duckDialect) Bin(ts string, n int64, unit string, nonNegative bool) string {
 	if k := calendarMonths(unit); k > 0 {
 		p := strconv.FormatInt(n*k, 10)
 		m := monthsExpr(ts)
@@ -253,11 +253,14 @@ func (duckDialect) Bin(ts string, n int64, unit string) string {
 		off = mondayOffset
 	}
 	ps := strconv.FormatInt(p, 10)
+	if nonNegative {
+		return fmt.Sprintf("(%s - (%s + %d) %% %s)", ts, ts, off, ps)
+	}
 	return fmt.Sprintf("CAST(%s - (((%s + %d) %% %s) + %s) %% %s AS BIGINT)", ts, ts, off, ps, ps, ps)
 }
 
 func (d duckDialect) Ceil(ts string, n int64, unit string) string {
-	floor := d.Bin(ts, n, unit)
+	floor := d.Bin(ts, n, unit, false)
 	if k := calendarMonths(unit); k > 0 {
 		p := strconv.FormatInt(n*k, 10)
 		f := "(" + monthsExpr(ts) + " - (" + monthsExpr(ts) + " % " + p + ") + " + p + ")"

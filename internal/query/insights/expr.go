@@ -182,6 +182,23 @@ func (c *compiler) boolean(s string, t Type) string {
 	return "(" + c.d.ToText(s, t) + " <> '')"
 }
 
+// storedTimeNonNegative reports whether @timestamp, as r resolves it, is
+// the stored event time and no group has an event before 1970: bins of it
+// then need no correction for negative values.
+func (c *compiler) storedTimeNonNegative(r resolver) bool {
+	if r.group() == nil {
+		if b, ok := c.lookup("@timestamp"); !ok || !b.source {
+			return false
+		}
+	}
+	for _, g := range c.t.Groups {
+		if g.MinTime < 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func (c *compiler) call(x *Call, r resolver) (string, Type, error) {
 	switch x.Name {
 	case "bin":
@@ -190,7 +207,7 @@ func (c *compiler) call(x *Call, r resolver) (string, Type, error) {
 		if t == TNull {
 			return "", 0, errorf(x.P, "bin needs @timestamp, which a stats before it dropped")
 		}
-		return c.d.Bin(ts, d.N, d.Unit), TTime, nil
+		return c.d.Bin(ts, d.N, d.Unit, c.storedTimeNonNegative(r)), TTime, nil
 	case "datefloor", "dateceil":
 		v, t, err := c.expr(x.Args[0], r)
 		if err != nil {
@@ -198,7 +215,7 @@ func (c *compiler) call(x *Call, r resolver) (string, Type, error) {
 		}
 		d := x.Args[1].(*DurationLit)
 		if x.Name == "datefloor" {
-			return c.d.Bin(c.num(v, t), d.N, d.Unit), TTime, nil
+			return c.d.Bin(c.num(v, t), d.N, d.Unit, false), TTime, nil
 		}
 		return c.d.Ceil(c.num(v, t), d.N, d.Unit), TTime, nil
 	case "now":

@@ -162,6 +162,9 @@ func (s *snapshot) LastQueryStats() store.QueryStats {
 	return store.QueryStats{RowsMatched: int64(n)}
 }
 
+// DecodeValue implements store.Snapshot.
+func (s *snapshot) DecodeValue(kind event.Kind, v any) event.Value { return decodeValue(kind, v) }
+
 // Close implements store.Snapshot.
 func (s *snapshot) Close() error { return nil }
 

@@ -34,9 +34,9 @@ func (d *DB) Append(ctx context.Context, b *store.Batch) error {
 	if _, err := d.w.exec("BEGIN TRANSACTION"); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	next, err := d.appendTx(ctx, b)
+	next, added, err := d.appendTx(ctx, b)
 	if err == nil {
-		err = d.commit(next)
+		err = d.commit(next, added)
 	}
 	if err != nil {
 		if _, rbErr := d.w.exec("ROLLBACK"); rbErr != nil {
@@ -49,9 +49,10 @@ func (d *DB) Append(ctx context.Context, b *store.Batch) error {
 	return nil
 }
 
-// commit commits the writer's transaction and publishes its catalog, both
-// under pubMu so that no snapshot sees one without the other.
-func (d *DB) commit(next *catalog) error {
+// commit commits the writer's transaction and publishes its catalog and
+// the events it added to each group (by group id), all under pubMu so that
+// no snapshot sees one without the others.
+func (d *DB) commit(next *catalog, added map[int]int64) error {
 	d.pubMu.Lock()
 	defer d.pubMu.Unlock()
 	if _, err := d.w.exec("COMMIT"); err != nil {
@@ -60,6 +61,9 @@ func (d *DB) commit(next *catalog) error {
 	if next.changed {
 		next.cloned = nil
 		d.cat.Store(next)
+	}
+	for id, n := range added {
+		d.counts[id] += n
 	}
 	return nil
 }
@@ -77,29 +81,33 @@ func (d *DB) maybeCheckpoint() {
 	d.log.Debug("Checkpointed", "wal_bytes", st.Size(), "duration", time.Since(start))
 }
 
-func (d *DB) appendTx(ctx context.Context, b *store.Batch) (*catalog, error) {
+// appendTx writes a batch in the writer's open transaction and returns the
+// catalog to publish and the events added to each group.
+func (d *DB) appendTx(ctx context.Context, b *store.Batch) (*catalog, map[int]int64, error) {
 	cat := d.cat.Load().edit()
 	if b.Key != "" {
 		n, err := d.w.exec(fmt.Sprintf(`INSERT INTO _batches VALUES (%s, %d) ON CONFLICT DO NOTHING`,
 			quote(cleanName(b.Key)), time.Now().UnixMilli()))
 		if err != nil {
-			return nil, fmt.Errorf("record batch key: %w", err)
+			return nil, nil, fmt.Errorf("record batch key: %w", err)
 		}
 		if n == 0 {
-			return nil, store.ErrDuplicateBatch
+			return nil, nil, store.ErrDuplicateBatch
 		}
 	}
 	ingest := b.IngestTime
 	if ingest == 0 {
 		ingest = time.Now().UnixMilli()
 	}
+	added := map[int]int64{}
 	for _, part := range store.SplitByGroup(b.Events) {
 		w := &groupWriter{d: d, cat: cat}
 		if err := w.write(ctx, part, ingest); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		added[w.g.id] += int64(len(part))
 	}
-	return cat, nil
+	return cat, added, nil
 }
 
 // groupWriter appends one group's part of a batch.

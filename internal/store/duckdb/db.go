@@ -63,6 +63,10 @@ type DB struct {
 
 	cat    atomic.Pointer[catalog] // committed metadata, replaced on change
 	events atomic.Int64            // events stored, for Stats
+	// counts are the committed events of each group, by group id. They
+	// change under pubMu with the commit that changes the data, so that a
+	// snapshot reads the counts of exactly the data it sees.
+	counts map[int]int64
 	log    *slog.Logger
 }
 
@@ -143,6 +147,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		return nil, err
 	}
 	d.cat.Store(cat)
+	d.counts = map[int]int64{}
 	for _, g := range cat.groups {
 		var n int64
 		if err := d.db.QueryRowContext(ctx, "SELECT count(*) FROM "+g.table).Scan(&n); err != nil {
@@ -150,6 +155,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("count events of %q: %w", g.name, err)
 		}
 		d.events.Add(n)
+		d.counts[g.id] = n
 	}
 	return d, nil
 }

@@ -2,6 +2,7 @@ package duckdb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -41,7 +42,7 @@ func (d *DB) SetRetention(ctx context.Context, name string, days int) error {
 		return err
 	}()
 	if err == nil {
-		err = d.commit(next)
+		err = d.commit(next, nil)
 	}
 	if err != nil {
 		d.w.exec("ROLLBACK")
@@ -59,28 +60,48 @@ func (d *DB) EnforceRetention(ctx context.Context, now time.Time) (int64, error)
 			days = d.opts.DefaultRetentionDays
 		}
 		cutoff := now.Add(-time.Duration(days) * 24 * time.Hour).UnixMilli()
-		n, err := d.deleteBefore(ctx, g.table, cutoff)
+		n, err := d.deleteBefore(ctx, g.table, g.id, cutoff)
 		if err != nil {
 			return total, fmt.Errorf("retention of %q: %w", g.name, err)
 		}
 		d.events.Add(-n)
 		total += n
 	}
-	_, err := d.deleteBefore(ctx, "_batches", now.Add(-batchKeyDays*24*time.Hour).UnixMilli())
+	_, err := d.deleteBefore(ctx, "_batches", 0, now.Add(-batchKeyDays*24*time.Hour).UnixMilli())
 	return total, err
 }
 
-func (d *DB) deleteBefore(ctx context.Context, table string, cutoff int64) (int64, error) {
+// deleteBefore deletes the rows of a table older than cutoff. For a group's
+// table the delete commits under pubMu together with the group's new
+// count, as an append does; the delete itself runs before, so that
+// snapshots do not wait for it.
+func (d *DB) deleteBefore(ctx context.Context, table string, id int, cutoff int64) (int64, error) {
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
 	if d.closed.Load() {
 		return 0, store.ErrUnavailable
 	}
-	col := store.ColTime
 	if table == "_batches" {
-		col = "added"
+		return d.w.exec(fmt.Sprintf(`DELETE FROM _batches WHERE added < %d`, cutoff))
 	}
-	return d.w.exec(fmt.Sprintf(`DELETE FROM %s WHERE %s < %d`, table, col, cutoff))
+	if _, err := d.w.exec("BEGIN TRANSACTION"); err != nil {
+		return 0, fmt.Errorf("begin: %w", err)
+	}
+	n, err := d.w.exec(fmt.Sprintf(`DELETE FROM %s WHERE %s < %d`, table, store.ColTime, cutoff))
+	if err == nil {
+		d.pubMu.Lock()
+		if _, err = d.w.exec("COMMIT"); err == nil {
+			d.counts[id] -= n
+		}
+		d.pubMu.Unlock()
+	}
+	if err != nil {
+		if _, rbErr := d.w.exec("ROLLBACK"); rbErr != nil {
+			err = errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
+		}
+		return 0, err
+	}
+	return n, nil
 }
 
 // Groups implements store.Store.

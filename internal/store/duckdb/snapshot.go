@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -18,9 +19,10 @@ import (
 
 // snapshot is a read transaction opened together with the catalog it sees.
 type snapshot struct {
-	conn  *sql.Conn
-	cat   *catalog
-	stats store.QueryStats
+	conn   *sql.Conn
+	cat    *catalog
+	counts map[int]int64 // events per group id as of the snapshot
+	stats  store.QueryStats
 }
 
 var _ store.Snapshot = (*snapshot)(nil)
@@ -39,13 +41,14 @@ func (d *DB) Snapshot(ctx context.Context) (store.Snapshot, error) {
 	d.pubMu.RLock()
 	_, err = conn.ExecContext(ctx, `BEGIN TRANSACTION; SELECT 1 FROM _groups LIMIT 1`)
 	cat := d.cat.Load()
+	counts := maps.Clone(d.counts)
 	d.pubMu.RUnlock()
 	if err != nil {
 		conn.ExecContext(context.Background(), "ROLLBACK")
 		conn.Close()
 		return nil, fmt.Errorf("begin read: %w", err)
 	}
-	return &snapshot{conn: conn, cat: cat}, nil
+	return &snapshot{conn: conn, cat: cat, counts: counts}, nil
 }
 
 func (s *snapshot) Groups() []string {
@@ -57,12 +60,16 @@ func (s *snapshot) Groups() []string {
 	return names
 }
 
+// Schema implements store.Snapshot, with the group's event count as the
+// snapshot sees it.
 func (s *snapshot) Schema(group string) (*store.Schema, error) {
 	g := s.cat.groups[group]
 	if g == nil {
 		return nil, fmt.Errorf("log group %q: %w", group, store.ErrNotFound)
 	}
-	return g.schema, nil
+	sch := *g.schema
+	sch.Events, sch.EventsKnown = s.counts[g.id], true
+	return &sch, nil
 }
 
 // Query implements store.Snapshot. Reader connections run with DuckDB's
@@ -111,6 +118,10 @@ func matchedRows(p duckdb.ProfilingInfo) (int64, bool) {
 	return 0, false
 }
 
+// DecodeValue implements store.Snapshot.
+func (s *snapshot) DecodeValue(kind event.Kind, v any) event.Value { return decodeValue(kind, v) }
+
+// Close implements store.Snapshot.
 func (s *snapshot) Close() error {
 	_, err := s.conn.ExecContext(context.Background(), "ROLLBACK")
 	return errors.Join(err, s.conn.Close())

@@ -204,6 +204,10 @@ func testReopen(t *testing.T, open Opener) {
 	more[0].Time = base + 100
 	require.NoError(t, s.Append(context.Background(), &store.Batch{Events: more}))
 	require.Len(t, scanAll(t, s, "r"), len(evs)+1)
+	snap, err := s.Snapshot(context.Background())
+	require.NoError(t, err)
+	requireKnownCount(t, snap, "r")
+	require.NoError(t, snap.Close())
 	groups, err := s.Groups(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, 3, groups[0].RetentionDays)
@@ -246,6 +250,7 @@ func testSnapshotsDuringGrowth(t *testing.T, open Opener) {
 		rows, err := snap.Query(ctx, "SELECT count(*), "+strings.Join(cols, ", ")+" FROM "+sch.Table+" GROUP BY "+strings.Join(cols, ", "))
 		require.NoError(t, err)
 		require.NoError(t, rows.Close())
+		requireKnownCount(t, snap, "gr")
 		require.NoError(t, snap.Close())
 		done = len(sch.Fields) == batches+1
 	}
@@ -276,6 +281,29 @@ func testRetention(t *testing.T, open Opener) {
 	require.Len(t, scanAll(t, s, "short"), 1)
 	require.Len(t, scanAll(t, s, "long"), 1)
 	require.Error(t, s.SetRetention(ctx, "short", -1))
+	snap, err := s.Snapshot(ctx)
+	require.NoError(t, err)
+	defer snap.Close()
+	requireKnownCount(t, snap, "short")
+	requireKnownCount(t, snap, "long")
+}
+
+// requireKnownCount checks a group's event count in the snapshot's schema,
+// when the store keeps one, against a count of its table.
+func requireKnownCount(t *testing.T, snap store.Snapshot, group string) {
+	t.Helper()
+	sch, err := snap.Schema(group)
+	require.NoError(t, err)
+	if !sch.EventsKnown {
+		return
+	}
+	rows, err := snap.Query(context.Background(), "SELECT count(*) FROM "+sch.Table)
+	require.NoError(t, err)
+	defer rows.Close()
+	require.True(t, rows.Next())
+	var n int64
+	require.NoError(t, rows.Scan(&n))
+	require.Equal(t, n, sch.Events, "events of %q the snapshot's schema counts", group)
 }
 
 func testScanRange(t *testing.T, open Opener) {

@@ -145,6 +145,10 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	if compiled.Message != nil {
 		width += compiled.Message.Hidden()
 	}
+	var matched int64
+	if compiled.MatchedColumn >= 0 {
+		width = compiled.MatchedColumn + 1
+	}
 	vals := make([]any, width)
 	ptrs := make([]any, len(vals))
 	for i := range vals {
@@ -158,6 +162,10 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 		if m := compiled.Message; m != nil {
 			vals[m.Column] = m.Message(vals[m.Column], vals[len(compiled.Columns):], snap.DecodeValue)
 		}
+		if compiled.MatchedColumn >= 0 {
+			n, _ := toInt(vals[compiled.MatchedColumn])
+			matched += n
+		}
 		row := make([]any, len(compiled.Columns))
 		for i, v := range vals[:len(row)] {
 			row[i] = FormatValue(v, compiled.Columns[i].Type)
@@ -170,7 +178,11 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	if err := rows.Err(); err != nil {
 		return nil, e.fail(ctx, err)
 	}
-	res.Stats.RecordsMatched = snap.LastQueryStats().RowsMatched
+	if compiled.MatchedColumn >= 0 && len(res.Rows) < compiled.Limit {
+		res.Stats.RecordsMatched = matched
+	} else {
+		res.Stats.RecordsMatched = snap.LastQueryStats().RowsMatched
+	}
 	if st, err := e.opts.Store.Stats(ctx); err == nil && st.Events > 0 {
 		res.Stats.BytesScanned = int64(float64(res.Stats.RecordsScanned) * float64(st.DiskBytes) / float64(st.Events))
 	}

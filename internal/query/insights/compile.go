@@ -51,6 +51,22 @@ type Compiled struct {
 	// (see MessageRebuild): the SQL then returns Message.Hidden() more
 	// columns after Columns.
 	Message *MessageRebuild
+	// MatchedColumn, when not -1, is a column after the visible ones (and
+	// Message's) holding, per result row, the matched rows that the
+	// query's first aggregation took in. When the result has fewer than
+	// Limit rows, their sum is the number of rows the query matched, and
+	// the store need not count them (see matchCounter).
+	MatchedColumn int
+	// Limit is the most rows the SQL returns.
+	Limit int
+}
+
+// matchCounter is implemented by dialects whose stores cannot tell the
+// rows a query matched from its plan and would count them with a second
+// query: the compiler then counts them within the first aggregation when
+// every group it makes reaches the result (see Compiled.MatchedColumn).
+type matchCounter interface {
+	CountsMatched() bool
 }
 
 // binding is a field of the current relation.
@@ -104,6 +120,7 @@ type compiler struct {
 
 	msg       *MessageRebuild // @message rebuilt by the engine, or nil
 	msgHidden []string        // the aliases of its hidden columns
+	unused    map[string]bool // scan aliases nothing reads (pruneScan)
 }
 
 // Compile turns a parsed query into SQL for d over t.
@@ -852,6 +869,7 @@ func (c *compiler) finish(q *Query) (*Compiled, error) {
 			c.display = []string{"@timestamp", "@message"}
 		}
 	}
+	c.pruneScan()
 	rel := c.scanSQL()
 	matched := -1 // the first stage that takes in all its rows at once
 	for i, st := range c.stages {
@@ -880,6 +898,12 @@ func (c *compiler) finish(q *Query) (*Compiled, error) {
 			scanned = ""
 		}
 	}
+	out.MatchedColumn = -1
+	matchedCol := ""
+	if mc, ok := c.d.(matchCounter); ok && mc.CountsMatched() && matched >= 0 && c.stages[matched].group != nil && c.keepsRowsAfter(matched) {
+		matchedCol = c.alias()
+		c.stages[matched].group = append(slices.Clone(c.stages[matched].group), "count(*) AS "+matchedCol)
+	}
 	for i, st := range c.stages {
 		if i == matched {
 			rel = c.markMatched(rel, false, scanned)
@@ -907,6 +931,10 @@ func (c *compiler) finish(q *Query) (*Compiled, error) {
 			sel = append(sel, h+" AS h"+strconv.Itoa(j))
 		}
 	}
+	if matchedCol != "" {
+		out.MatchedColumn = len(sel)
+		sel = append(sel, matchedCol+" AS hm")
+	}
 	var b strings.Builder
 	b.WriteString("SELECT " + strings.Join(sel, ", ") + " FROM " + rel + " AS q")
 	if !c.limitAny {
@@ -920,7 +948,65 @@ func (c *compiler) finish(q *Query) (*Compiled, error) {
 	}
 	b.WriteString(" LIMIT " + strconv.Itoa(limit))
 	out.SQL = b.String()
+	out.Limit = limit
 	return out, nil
+}
+
+// aliasRE finds the aliases the compiler gives columns in the SQL it
+// writes.
+var aliasRE = regexp.MustCompile(`\bv[0-9]+\b`)
+
+// pruneScan leaves out of the scan the fields that nothing after it reads,
+// such as @timestamp under a stats without bins or a field that a filter
+// read at the scan: not every database drops the unused columns of a
+// subquery before reading them (ClickHouse 18.16 does not).
+func (c *compiler) pruneScan() {
+	var text []string
+	for _, st := range c.stages {
+		text = append(text, st.extra...)
+		text = append(text, st.where)
+		text = append(text, st.group...)
+		text = append(text, st.groupBy...)
+		text = append(text, st.order...)
+		if st.dedup != nil {
+			text = append(text, st.dedup[0]...)
+			text = append(text, st.dedup[1]...)
+		}
+		if st.unnest != nil {
+			text = append(text, st.unnest.elems...)
+			text = append(text, st.unnest.jsonText)
+		}
+	}
+	if !c.limitAny {
+		text = append(text, c.currentOrder()...)
+	}
+	for _, name := range c.display {
+		if b, ok := c.lookup(name); ok {
+			text = append(text, b.col)
+		}
+	}
+	used := map[string]bool{}
+	for _, a := range aliasRE.FindAllString(strings.Join(text, " "), -1) {
+		used[a] = true
+	}
+	c.unused = map[string]bool{}
+	for _, name := range c.needed {
+		if col := c.scanBind[name].col; !used[col] {
+			c.unused[col] = true
+		}
+	}
+}
+
+// keepsRowsAfter reports whether every row that stage i outputs reaches the
+// final SELECT: no later stage filters, limits, dedups, unnests or
+// aggregates.
+func (c *compiler) keepsRowsAfter(i int) bool {
+	for _, st := range c.stages[i+1:] {
+		if st.where != "" || st.limit > 0 || st.dedup != nil || st.unnest != nil || st.group != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func visualization(s *Stats) string {
@@ -980,6 +1066,9 @@ func (c *compiler) scanSQL() string {
 		var sel []string
 		for _, name := range c.needed {
 			b := c.scanBind[name]
+			if c.unused[b.col] {
+				continue
+			}
 			if b.rebuild {
 				sel = append(sel, store.ColMessage+" AS "+b.col)
 				continue
@@ -998,6 +1087,9 @@ func (c *compiler) scanSQL() string {
 			for j, col := range raw {
 				sel = append(sel, col+" AS "+c.msgHidden[j])
 			}
+		}
+		if len(sel) == 0 {
+			sel = append(sel, "1 AS v0") // only the rows count
 		}
 		where := append(c.timeRange(g), c.scanWh[i]...)
 		parts = append(parts, "SELECT "+strings.Join(sel, ", ")+" FROM "+g.Table+whereClause(where))

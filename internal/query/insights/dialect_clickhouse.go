@@ -704,6 +704,11 @@ func (clickhouseDialect) Unify(sql string, t Type) string {
 	return sql
 }
 
+// CountsMatched implements matchCounter: ClickHouse reports the rows before
+// the final LIMIT only, so the rows an aggregation took in are counted by
+// the aggregation itself.
+func (clickhouseDialect) CountsMatched() bool { return true }
+
 // MatchedMarker starts the comment that MarkMatched puts before the
 // matched relation: "/*sonde:matched:N:F:S*/" where N is the relation's
 // length in bytes, F is 1 when it feeds the final ORDER BY ... LIMIT, and S

@@ -76,3 +76,24 @@ func TestClickHouseCompiles(t *testing.T) {
 		require.NotContains(t, c.SQL, "CASE shape WHEN", src)
 	}
 }
+
+// TestClickHouseCountsMatched checks that the first aggregation counts the
+// rows it takes in when all its groups reach the result.
+func TestClickHouseCountsMatched(t *testing.T) {
+	for src, counted := range map[string]bool{
+		`filter status >= 500 | stats count(*) by route`:               true,
+		`stats avg(latency_ms) by route, bin(1m) | sort route`:         true,
+		`stats count(*) as n by route | filter n > 1`:                  false,
+		`stats count(*) by route | stats count(*)`:                     false,
+		`filter status >= 500 | fields route`:                          false,
+		`filter status >= 500 | stats count(*) by route | limit 5`:     true, // the engine checks the limit
+		`filter status >= 500 | limit 50 | stats count(*) by route`:    false,
+		`fields route | filter status = 200 | stats count(*) by route`: true,
+	} {
+		q, err := Parse(src)
+		require.NoError(t, err, src)
+		c, err := Compile(q, Target{Groups: []*store.Schema{accessSchema()}, Start: 1000, End: 2000}, ClickHouse)
+		require.NoError(t, err, src)
+		require.Equal(t, counted, c.MatchedColumn >= 0, src)
+	}
+}

@@ -33,7 +33,7 @@ type testEnv struct {
 
 // newTestEnv starts a store and a pipeline; popts.Metrics is set to the
 // env's metrics. Everything is closed when the test ends.
-func newTestEnv(t *testing.T, popts pipeline.Options, opts Options) *testEnv {
+func newTestEnv(t testing.TB, popts pipeline.Options, opts Options) *testEnv {
 	t.Helper()
 	st, err := duckdb.Open(context.Background(), duckdb.Options{Dir: t.TempDir(), MemoryLimit: "256MB", Threads: 1})
 	require.NoError(t, err)

@@ -37,7 +37,7 @@ type metricsEnv struct {
 	ms *metrics.Store
 }
 
-func newMetricsEnv(t *testing.T) *metricsEnv {
+func newMetricsEnv(t testing.TB) *metricsEnv {
 	t.Helper()
 	ms, err := metrics.Open(metrics.Options{Dir: t.TempDir()})
 	require.NoError(t, err)
@@ -347,4 +347,35 @@ func TestMetricsOffWithoutStore(t *testing.T) {
 	require.Nil(t, env.recv.MetricsHandler())
 	code, _, _ := postMetrics(t, env.recv.Handler(), gauge("g", time.Now(), 1))
 	require.Equal(t, http.StatusNotFound, code)
+}
+
+func FuzzDecodeMetrics(f *testing.F) {
+	now := time.Unix(1700000000, 0)
+	for _, md := range []pmetric.Metrics{gauge("g", now, 1, 2), gauge("h.total", now, -1)} {
+		b, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+		require.NoError(f, err)
+		f.Add(b)
+		j, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalJSON()
+		require.NoError(f, err)
+		f.Add(j)
+	}
+	f.Add([]byte(`{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"s","sum":{"aggregationTemporality":1,"dataPoints":[{"asInt":"3"}]}},{"name":"h","histogram":{"aggregationTemporality":2,"dataPoints":[{"count":"2","bucketCounts":["1"],"explicitBounds":[1,2]}]}},{"name":"e","exponentialHistogram":{"aggregationTemporality":2,"dataPoints":[{"scale":90,"count":"1","positive":{"offset":-5,"bucketCounts":["1"]}}]}}]}]}]}`))
+	f.Add([]byte{})
+	e := newMetricsEnv(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, enc := range []wireEncoding{encodingProto, encodingJSON} {
+			req, err := decodeMetrics(data, enc)
+			if err != nil {
+				continue
+			}
+			total := req.Metrics().DataPointCount()
+			resp, err := e.recv.exportMetrics(context.Background(), ProtocolHTTP, req.Metrics())
+			if err != nil {
+				t.Fatalf("export: %v", err)
+			}
+			if n := resp.PartialSuccess().RejectedDataPoints(); n < 0 || n > int64(total) {
+				t.Fatalf("%d of %d data points rejected", n, total)
+			}
+		}
+	})
 }

@@ -19,7 +19,7 @@ var systemColumns = []string{store.ColTime, store.ColIngest, store.ColStream, st
 // off so that it never runs inside a commit, while readers wait for the
 // catalog.
 // DefaultCheckpointBytes is the default of Options.CheckpointBytes.
-const DefaultCheckpointBytes = 64 << 20
+const DefaultCheckpointBytes = 32 << 20
 
 // Append implements store.Store.
 func (d *DB) Append(ctx context.Context, b *store.Batch) error {
@@ -31,6 +31,10 @@ func (d *DB) Append(ctx context.Context, b *store.Batch) error {
 	if d.closed.Load() {
 		return store.ErrUnavailable
 	}
+	if err := d.soloWriter(); err != nil {
+		return err
+	}
+	defer d.releaseSoloLater()
 	if _, err := d.w.exec("BEGIN TRANSACTION"); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

@@ -60,6 +60,7 @@ type DB struct {
 	pubMu  sync.RWMutex // held by commit while it commits and publishes the catalog
 	w      *rawConn     // the one writing connection
 	closed atomic.Bool
+	solo   soloState // DuckDB's workers lent to the writer, under wmu
 
 	cat    atomic.Pointer[catalog] // committed metadata, replaced on change
 	events atomic.Int64            // events stored, for Stats
@@ -86,6 +87,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	if opts.Threads <= 0 {
 		opts.Threads = runtime.NumCPU()
 	}
+	limitMallocArenas(opts.Threads)
 	if opts.MemoryLimit == "" {
 		opts.MemoryLimit = defaultMemoryLimit()
 	}
@@ -114,7 +116,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		w.close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	d := &DB{opts: opts, connector: connector, path: path, log: opts.Logger, w: w}
+	d := &DB{opts: opts, connector: connector, path: path, log: opts.Logger, w: w, solo: soloState{idle: soloIdle}}
 	d.db = sql.OpenDB(connector)
 	settings := []string{
 		fmt.Sprintf("SET threads = %d", opts.Threads),
@@ -225,6 +227,7 @@ func (d *DB) Close() error {
 	if d.closed.Swap(true) {
 		return nil
 	}
+	d.solo.stop()
 	var errs []error
 	if _, err := d.w.exec("CHECKPOINT"); err != nil {
 		errs = append(errs, fmt.Errorf("checkpoint: %w", err))

@@ -110,6 +110,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err
 	a.api.Handle("POST /api/v1/logs", config.ScopeIngest, logs.New(logs.Options{
 		Pipeline: a.pipe, Shapes: a.shapes, Metrics: a.metrics, Logger: log.With("component", "ingest.http"),
 		MaxBodyBytes: int64(cfg.Ingest.MaxBodyBytes), MaxEventBytes: int(cfg.Ingest.MaxEventBytes), MaxFields: cfg.Ingest.MaxFields,
+		InflightBytes: int64(cfg.Ingest.InflightBytes),
 	}))
 	if err := a.openMetrics(); err != nil {
 		return nil, err

@@ -96,6 +96,11 @@ type Ingest struct {
 	// QueueEvents bounds the events waiting to be written; beyond it
 	// clients get 429 with Retry-After.
 	QueueEvents int `yaml:"queue_events"`
+	// InflightBytes bounds the request bodies of POST /api/v1/logs being
+	// decoded and committed at once. A body that would go over it waits
+	// (holding only its bytes) until earlier ones are committed, so a few
+	// clients sending large batches cannot hold many parsed copies at once.
+	InflightBytes Size `yaml:"inflight_bytes"`
 	// SyslogGroup is the log group of syslog messages.
 	SyslogGroup string `yaml:"syslog_group"`
 }
@@ -147,6 +152,7 @@ func Default() *Config {
 			MaxEventBytes: 1 << 20,
 			MaxFields:     200,
 			QueueEvents:   500_000,
+			InflightBytes: 8 << 20,
 			SyslogGroup:   "syslog",
 		},
 		Query:      Query{Timeout: Duration(60 * time.Second)},
@@ -280,6 +286,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Ingest.MaxFields < 1 || c.Ingest.MaxFields > 10000 {
 		errs = append(errs, c.errorAt("ingest.max_fields", "must be between 1 and 10000"))
+	}
+	if c.Ingest.InflightBytes < 64<<10 {
+		errs = append(errs, c.errorAt("ingest.inflight_bytes", "must be at least 64KiB"))
 	}
 	if c.Ingest.QueueEvents < 1000 {
 		errs = append(errs, c.errorAt("ingest.queue_events", "must be at least 1000"))

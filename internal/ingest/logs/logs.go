@@ -39,17 +39,21 @@ type Options struct {
 	MaxBodyBytes  int64
 	MaxEventBytes int
 	MaxFields     int
+	// InflightBytes bounds the decoded bodies held until their events are
+	// committed (0: no bound). See inflight.
+	InflightBytes int64
 }
 
 // Handler serves POST /api/v1/logs.
 type Handler struct {
-	opts    Options
-	parsers sync.Pool
+	opts     Options
+	parsers  sync.Pool
+	inflight *inflight
 }
 
 // New returns the handler.
 func New(opts Options) *Handler {
-	h := &Handler{opts: opts}
+	h := &Handler{opts: opts, inflight: newInflight(opts.InflightBytes)}
 	h.parsers.New = func() any {
 		return event.NewParser(opts.Shapes, event.ParserOptions{MaxFields: opts.MaxFields})
 	}
@@ -105,6 +109,19 @@ func (h *Handler) ingest(r *http.Request) (*Response, error) {
 		return nil, apierr.BadRequest("X-Sonde-Batch-Key longer than 512 bytes")
 	}
 
+	// A plain body of known length waits for room before it is read, so
+	// that waiting costs nothing but the socket's buffer; any other body
+	// waits once it is read and its size is known.
+	var (
+		done func()
+		err  error
+	)
+	if r.ContentLength > 0 && r.ContentLength <= h.opts.MaxBodyBytes && r.Header.Get("Content-Encoding") == "" {
+		if done, err = h.inflight.acquire(r.Context(), int(r.ContentLength)); err != nil {
+			return nil, err
+		}
+		defer done()
+	}
 	body, err := ingest.ReadBody(r, h.opts.MaxBodyBytes)
 	if err != nil {
 		h.count("too_large", err)
@@ -121,6 +138,12 @@ func (h *Handler) ingest(r *http.Request) (*Response, error) {
 	}()
 	if m := h.opts.Metrics; m != nil {
 		m.Bytes.WithLabelValues(Protocol).Add(float64(body.Wire))
+	}
+	if done == nil {
+		if done, err = h.inflight.acquire(r.Context(), len(body.Bytes())); err != nil {
+			return nil, err
+		}
+		defer done()
 	}
 
 	parser := h.parsers.Get().(*event.Parser)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/prometheus/model/metadata"
 	"github.com/prometheus/prometheus/storage"
 
+	"github.com/sonde-dev/sonde/internal/ingest"
 	"github.com/sonde-dev/sonde/internal/selfmon"
 )
 
@@ -34,9 +35,8 @@ const (
 
 // Tuning.
 const (
-	maxPending    = 5000     // lines one appender takes before it is committed
-	maxDatagram   = 64 << 10 // larger than any UDP payload
-	acceptWaitMax = time.Second
+	maxPending  = 5000     // lines one appender takes before it is committed
+	maxDatagram = 64 << 10 // larger than any UDP payload
 )
 
 // Options configure a Server.
@@ -80,13 +80,7 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 
-	mu        sync.Mutex
-	closing   atomic.Bool   // set under mu
-	stopping  chan struct{} // closed with closing
-	packets   map[net.PacketConn]struct{}
-	listeners map[net.Listener]struct{}
-	conns     map[net.Conn]struct{}
-	wg        sync.WaitGroup // serving loops and connections; Add under mu while not closing
+	sockets *ingest.Sockets
 
 	cacheMu sync.Mutex
 	cache   map[string]*cached
@@ -128,15 +122,12 @@ func New(opts Options) (*Server, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		opts:      opts,
-		log:       opts.Logger,
-		stopping:  make(chan struct{}),
-		packets:   map[net.PacketConn]struct{}{},
-		listeners: map[net.Listener]struct{}{},
-		conns:     map[net.Conn]struct{}{},
-		cache:     map[string]*cached{},
-		counters:  map[string]*protoMetrics{},
-		now:       time.Now,
+		opts:     opts,
+		log:      opts.Logger,
+		sockets:  ingest.NewSockets(),
+		cache:    map[string]*cached{},
+		counters: map[string]*protoMetrics{},
+		now:      time.Now,
 	}
 	for _, proto := range []string{ProtocolTCP, ProtocolUDP} {
 		s.counters[proto] = newProtoMetrics(opts.Metrics, proto)
@@ -150,63 +141,7 @@ func New(opts Options) (*Server, error) {
 // error once the readers are gone. Lines the kernel buffered but the
 // server had not read, and a TCP line read only in part, are not stored.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	if !s.closing.Load() {
-		s.closing.Store(true)
-		close(s.stopping)
-	}
-	past := time.Now()
-	for ln := range s.listeners {
-		ln.Close() // unblocks Accept
-	}
-	for pc := range s.packets {
-		_ = pc.SetReadDeadline(past)
-	}
-	for c := range s.conns {
-		_ = c.SetReadDeadline(past)
-	}
-	s.mu.Unlock()
-
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.mu.Lock()
-		for pc := range s.packets {
-			pc.Close()
-		}
-		for c := range s.conns {
-			c.Close()
-		}
-		s.mu.Unlock()
-		<-done
-		return ctx.Err()
-	}
-}
-
-// track registers a socket and counts its serving loop in wg, unless the
-// server is shutting down.
-func track[T comparable](s *Server, set map[T]struct{}, x T) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing.Load() {
-		return false
-	}
-	set[x] = struct{}{}
-	s.wg.Add(1)
-	return true
-}
-
-func untrack[T comparable](s *Server, set map[T]struct{}, x T) {
-	s.mu.Lock()
-	delete(set, x)
-	s.mu.Unlock()
-	s.wg.Done()
+	return s.sockets.Shutdown(ctx, nil)
 }
 
 // series returns the cached state of the series of smp, creating it.

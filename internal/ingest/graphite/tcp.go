@@ -8,58 +8,12 @@ import (
 	"time"
 )
 
-// ServeTCP accepts Graphite plaintext connections on ln until Shutdown,
-// then returns nil; Shutdown closes ln and the connections. It returns the
-// error that ends accepting otherwise (ln closed by someone else), also
-// closing ln; the connections already accepted are served on until
-// Shutdown. Failed accepts (too many open files, for one) are retried
-// after a pause.
+// ServeTCP accepts Graphite plaintext connections on ln until Shutdown, then returns
+// nil; see ingest.Sockets.ServeTCP.
 func (s *Server) ServeTCP(ln net.Listener) error {
-	if !track(s, s.listeners, ln) {
-		ln.Close()
-		return nil
-	}
-	defer untrack(s, s.listeners, ln)
-	defer ln.Close()
-	slots := make(chan struct{}, s.opts.MaxConnections)
-	pause := time.Duration(0)
-	for {
-		select {
-		case slots <- struct{}{}:
-		case <-s.stopping:
-			return nil
-		}
-		conn, err := ln.Accept()
-		if err != nil {
-			<-slots
-			if s.closing.Load() {
-				return nil
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return err
-			}
-			pause = min(max(2*pause, 5*time.Millisecond), acceptWaitMax)
-			s.warnings.Warn(s.log, "accept", "Accepting a Graphite connection failed", "err", err, "retry_in", pause)
-			select {
-			case <-time.After(pause):
-			case <-s.stopping:
-				return nil
-			}
-			continue
-		}
-		pause = 0
-		if !track(s, s.conns, conn) {
-			conn.Close()
-			<-slots
-			return nil
-		}
-		go func() {
-			defer func() { <-slots }()
-			defer untrack(s, s.conns, conn)
-			defer conn.Close()
-			s.serveConn(conn)
-		}()
-	}
+	return s.sockets.ServeTCP(ln, s.opts.MaxConnections, func(err error, retryIn time.Duration) {
+		s.warnings.Warn(s.log, "accept", "Accepting a Graphite connection failed", "err", err, "retry_in", retryIn)
+	}, s.serveConn)
 }
 
 // serveConn reads one connection's lines. The samples read are committed
@@ -109,7 +63,7 @@ func (s *Server) serveConn(conn net.Conn) {
 				s.warnings.Warn(s.log, ProtocolTCP+" invalid", "Rejected Graphite line cut short by the end of the connection (no newline)",
 					"protocol", ProtocolTCP, "from", b.from, "line", lineNo+1, "text", abbreviate(line))
 			}
-			if !errors.Is(err, io.EOF) && !isTimeout(err) && !s.closing.Load() {
+			if !errors.Is(err, io.EOF) && !isTimeout(err) && !s.sockets.Closing() {
 				s.log.Debug("Graphite connection failed", "from", b.from, "err", err)
 			}
 			return

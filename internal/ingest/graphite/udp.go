@@ -12,18 +12,18 @@ import (
 // by "\n" ("\r\n" accepted); the last needs no terminator. The samples of
 // each datagram are committed before the next is read.
 func (s *Server) ServeUDP(pc net.PacketConn) error {
-	if !track(s, s.packets, pc) {
+	if !s.sockets.TrackPacket(pc) {
 		pc.Close()
 		return nil
 	}
-	defer untrack(s, s.packets, pc)
+	defer s.sockets.UntrackPacket(pc)
 	defer pc.Close()
 	m := s.counters[ProtocolUDP]
 	buf := make([]byte, maxDatagram)
 	for {
 		// Checked before each read: Shutdown sets closing before it moves
 		// the read deadline to the past, so one of the two stops the read.
-		if s.closing.Load() {
+		if s.sockets.Closing() {
 			return nil
 		}
 		n, from, err := pc.ReadFrom(buf)
@@ -45,7 +45,7 @@ func (s *Server) ServeUDP(pc net.PacketConn) error {
 			b.commit()
 		}
 		if err != nil {
-			if s.closing.Load() {
+			if s.sockets.Closing() {
 				return nil
 			}
 			if isTimeout(err) {

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sonde-dev/sonde/internal/event"
+	"github.com/sonde-dev/sonde/internal/ingest"
 	"github.com/sonde-dev/sonde/internal/pipeline"
 	"github.com/sonde-dev/sonde/internal/selfmon"
 	"github.com/sonde-dev/sonde/internal/store"
@@ -42,17 +41,16 @@ const (
 
 // Batching and retry tuning.
 const (
-	maxBatch      = 1000                   // messages per Submit; config enforces a queue of at least this
-	udpBatchWait  = 200 * time.Millisecond // longest a UDP message waits for its batch to fill
-	tcpBatchWait  = 100 * time.Millisecond // same for TCP
-	udpQueue      = 4                      // UDP batches waiting for the writer before new ones are dropped
-	udpRetries    = 3                      // Submit retries of a UDP batch while the queue is full
-	udpRetryWait  = 50 * time.Millisecond  // first wait between them; it doubles
-	tcpRetryWait  = 10 * time.Millisecond  // first wait between TCP retries; it doubles
-	tcpRetryMax   = time.Second            // longest wait between TCP retries
-	warnInterval  = time.Second            // at most one warning per kind in this time
-	maxDatagram   = 64 << 10               // larger than any UDP payload
-	acceptWaitMax = time.Second            // longest pause after a failed Accept
+	maxBatch     = 1000                   // messages per Submit; config enforces a queue of at least this
+	udpBatchWait = 200 * time.Millisecond // longest a UDP message waits for its batch to fill
+	tcpBatchWait = 100 * time.Millisecond // same for TCP
+	udpQueue     = 4                      // UDP batches waiting for the writer before new ones are dropped
+	udpRetries   = 3                      // Submit retries of a UDP batch while the queue is full
+	udpRetryWait = 50 * time.Millisecond  // first wait between them; it doubles
+	tcpRetryWait = 10 * time.Millisecond  // first wait between TCP retries; it doubles
+	tcpRetryMax  = time.Second            // longest wait between TCP retries
+	warnInterval = time.Second            // at most one warning per kind in this time
+	maxDatagram  = 64 << 10               // larger than any UDP payload
 )
 
 // Options configure a Server.
@@ -92,13 +90,7 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu        sync.Mutex
-	closing   atomic.Bool   // set under mu
-	stopping  chan struct{} // closed with closing
-	packets   map[net.PacketConn]struct{}
-	listeners map[net.Listener]struct{}
-	conns     map[net.Conn]struct{}
-	wg        sync.WaitGroup // serving loops and connections; Add under mu while not closing
+	sockets *ingest.Sockets
 
 	counters map[string]*protoCounters
 	warnings selfmon.Warner
@@ -129,13 +121,10 @@ func New(opts Options) *Server {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		opts:      opts,
-		log:       opts.Logger,
-		stopping:  make(chan struct{}),
-		packets:   map[net.PacketConn]struct{}{},
-		listeners: map[net.Listener]struct{}{},
-		conns:     map[net.Conn]struct{}{},
-		counters:  map[string]*protoCounters{},
+		opts:     opts,
+		log:      opts.Logger,
+		sockets:  ingest.NewSockets(),
+		counters: map[string]*protoCounters{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, proto := range []string{ProtocolUDP, ProtocolTCP} {
@@ -166,66 +155,9 @@ func add(c prometheus.Counter, n int) {
 // everything and returns ctx's error. Messages the kernel buffered but the
 // server had not read, and a TCP frame read only in part, are not stored.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	if !s.closing.Load() {
-		s.closing.Store(true)
-		close(s.stopping)
-	}
-	past := time.Now()
-	for ln := range s.listeners {
-		ln.Close() // unblocks Accept
-	}
-	for pc := range s.packets {
-		_ = pc.SetReadDeadline(past) // the reader sees closing and flushes
-	}
-	for c := range s.conns {
-		_ = c.SetReadDeadline(past)
-	}
-	s.mu.Unlock()
-
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = ctx.Err()
-		s.cancel()
-		s.mu.Lock()
-		for pc := range s.packets {
-			pc.Close()
-		}
-		for c := range s.conns {
-			c.Close()
-		}
-		s.mu.Unlock()
-		<-done // everything now returns: Submit honours the cancelled context
-	}
+	err := s.sockets.Shutdown(ctx, s.cancel) // Submit honours the cancelled context
 	s.cancel()
 	return err
-}
-
-// track registers a socket and counts its serving loop in wg, unless the
-// server is shutting down.
-func track[T comparable](s *Server, set map[T]struct{}, x T) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing.Load() {
-		return false
-	}
-	set[x] = struct{}{}
-	s.wg.Add(1)
-	return true
-}
-
-func untrack[T comparable](s *Server, set map[T]struct{}, x T) {
-	s.mu.Lock()
-	delete(set, x)
-	s.mu.Unlock()
-	s.wg.Done()
 }
 
 // decode parses one message and adds its event to batch, or counts and

@@ -9,57 +9,12 @@ import (
 	"github.com/sonde-dev/sonde/internal/event"
 )
 
-// ServeTCP accepts syslog connections on ln until Shutdown, then returns nil;
-// Shutdown closes ln and the connections. It returns the error that ends
-// accepting otherwise (ln closed by someone else), also closing ln; the
-// connections already accepted are served on until Shutdown. Failed accepts
-// (too many open files, for one) are retried after a pause.
+// ServeTCP accepts syslog connections on ln until Shutdown, then returns
+// nil; see ingest.Sockets.ServeTCP.
 func (s *Server) ServeTCP(ln net.Listener) error {
-	if !track(s, s.listeners, ln) {
-		ln.Close()
-		return nil
-	}
-	defer untrack(s, s.listeners, ln)
-	defer ln.Close()
-	slots := make(chan struct{}, s.opts.MaxConnections)
-	pause := time.Duration(0)
-	for {
-		select {
-		case slots <- struct{}{}:
-		case <-s.stopping:
-			return nil
-		}
-		conn, err := ln.Accept()
-		if err != nil {
-			<-slots
-			if s.closing.Load() {
-				return nil
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return err
-			}
-			pause = min(max(2*pause, 5*time.Millisecond), acceptWaitMax)
-			s.warn(ProtocolTCP, "accept", "Accepting a syslog connection failed", "err", err, "retry_in", pause)
-			select {
-			case <-time.After(pause):
-			case <-s.stopping:
-				return nil
-			}
-			continue
-		}
-		pause = 0
-		if !track(s, s.conns, conn) {
-			conn.Close()
-			<-slots
-			return nil
-		}
-		go func() {
-			defer func() { <-slots }()
-			defer untrack(s, s.conns, conn)
-			defer conn.Close()
-			s.serveConn(conn)
-		}()
-	}
+	return s.sockets.ServeTCP(ln, s.opts.MaxConnections, func(err error, retryIn time.Duration) {
+		s.warn(ProtocolTCP, "accept", "Accepting a syslog connection failed", "err", err, "retry_in", retryIn)
+	}, s.serveConn)
 }
 
 // serveConn reads one connection's messages and submits them in batches of
@@ -94,7 +49,7 @@ func (s *Server) serveConn(conn net.Conn) {
 		// Checked after setting the deadline: Shutdown sets closing before it
 		// moves the deadline to the past, so one of the two stops the read.
 		// Frames already buffered are still taken.
-		frame, kind, n, err := fr.next(!s.closing.Load())
+		frame, kind, n, err := fr.next(!s.sockets.Closing())
 		add(c.bytes, n)
 		switch {
 		case err == nil:
@@ -104,7 +59,7 @@ func (s *Server) serveConn(conn net.Conn) {
 		case errors.Is(err, errStopped):
 			return
 		default:
-			if !errors.Is(err, io.EOF) && !s.closing.Load() {
+			if !errors.Is(err, io.EOF) && !s.sockets.Closing() {
 				s.log.Debug("Syslog connection failed", "from", from, "err", err)
 			}
 			return

@@ -19,11 +19,11 @@ import (
 // slow a sender down, and an unbounded queue would only move the loss to
 // an out-of-memory kill.
 func (s *Server) ServeUDP(pc net.PacketConn) error {
-	if !track(s, s.packets, pc) {
+	if !s.sockets.TrackPacket(pc) {
 		pc.Close()
 		return nil
 	}
-	defer untrack(s, s.packets, pc)
+	defer s.sockets.UntrackPacket(pc)
 	defer pc.Close()
 	batches := make(chan []event.Event, udpQueue)
 	written := make(chan struct{})
@@ -53,7 +53,7 @@ func (s *Server) readUDP(pc net.PacketConn, batches chan<- []event.Event) error 
 		if len(batch) == 0 {
 			return
 		}
-		if s.closing.Load() {
+		if s.sockets.Closing() {
 			batches <- batch // the writer drains the queue before Shutdown returns
 		} else {
 			select {
@@ -77,7 +77,7 @@ func (s *Server) readUDP(pc net.PacketConn, batches chan<- []event.Event) error 
 		}
 		// Checked after setting the deadline: Shutdown sets closing before it
 		// moves the deadline to the past, so one of the two stops the read.
-		if s.closing.Load() {
+		if s.sockets.Closing() {
 			flush()
 			return nil
 		}
@@ -108,7 +108,7 @@ func (s *Server) readUDP(pc net.PacketConn, batches chan<- []event.Event) error 
 			}
 		case isTimeout(err):
 			flush()
-		case s.closing.Load():
+		case s.sockets.Closing():
 			flush()
 			return nil
 		default:

@@ -51,10 +51,13 @@ func (e *env) flush() {
 	require.NoError(e.t, e.d.Flush(context.Background()))
 }
 
-// query runs an instant PromQL query now and returns its vector.
+// query runs an instant PromQL query a second from now, so that it sees
+// the samples of flushes that came within one millisecond of each other
+// (each flush stamps its samples one millisecond after the last), and
+// returns its vector.
 func (e *env) query(q string) promql.Vector {
 	e.t.Helper()
-	qry, err := e.store.Engine().NewInstantQuery(context.Background(), e.store, nil, q, time.Now())
+	qry, err := e.store.Engine().NewInstantQuery(context.Background(), e.store, nil, q, time.Now().Add(time.Second))
 	require.NoError(e.t, err)
 	defer qry.Close()
 	res := qry.Exec(context.Background())

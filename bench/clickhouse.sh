@@ -6,12 +6,14 @@
 #     table of the same layout (MergeTree by day, sorted by time, Nullable
 #     typed columns named as the JSON keys);
 #  2. sonde: the file posted as NDJSON in batches of 10,000 (bench/loadlogs)
-#     to sonde's HTTP ingest (handler, pipeline, store) writing to ClickHouse;
+#     to sonde's HTTP ingest (handler, pipeline, store) writing to ClickHouse
+#     through its insert buffer, timed until every event is in ClickHouse;
 #  3. bytes per line of both tables once merged (OPTIMIZE ... FINAL);
 #  4. the six queries of bench/query.sh through sonde's engine and as
 #     hand-written ClickHouse SQL (bench/clickhousebench query).
 #
 #   bench/clickhouse.sh [N]     GENLOGS=dir  CONCURRENCY=4  CH_PORT=port  HTTP_PORT=port
+#   STORE_PARAMS='?flush_interval=0'   store URL parameters (this one: no buffer)
 #   CLICKHOUSE_ZSTD_LEVEL=9     zstd level of merged parts (scripts/clickhouse.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -82,11 +84,14 @@ BASE_CH_CPU=$(secs "$C0" "$C1" "$TICK")
 BASE_CLIENT_CPU=$(awk '{printf "%.2f", $1 + $2}' "$OUT/client.time")
 
 # 2. sonde.
-"$OUT/clickhousebench" serve -addr "127.0.0.1:$HTTP_PORT" -store "clickhouse://127.0.0.1:$CH_PORT/sonde" &
+rm -rf "$OUT/clickhouse-buffer"
+"$OUT/clickhousebench" serve -addr "127.0.0.1:$HTTP_PORT" -store "clickhouse://127.0.0.1:$CH_PORT/sonde${STORE_PARAMS:-}" -buffer "$OUT/clickhouse-buffer" &
 SONDE_PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null && break; sleep 0.1; done
 C0=$(cpu "$CH_PID"); S0=$(cpu "$SONDE_PID"); T0=$(now)
 "$OUT/loadlogs" -file "$LOGS" -url "http://127.0.0.1:$HTTP_PORT/api/v1/logs?group=bench" -batch 10000 -c "$CONCURRENCY" >/dev/null
+ACKED=$(now)
+curl -sf -X POST "http://127.0.0.1:$HTTP_PORT/sync" >/dev/null
 T1=$(now); C1=$(cpu "$CH_PID"); S1=$(cpu "$SONDE_PID")
 kill -TERM "$SONDE_PID"; wait "$SONDE_PID" || true; SONDE_PID=
 SONDE_WALL=$(secs "$T0" "$T1")
@@ -106,6 +111,7 @@ echo
 echo "ingest                        wall s   lines/s   ClickHouse CPU s   client CPU s"
 printf "clickhouse-client JSONEachRow %7s %9s %18s %14s\n" "$BASE_WALL" "$(rate "$BASE_WALL")" "$BASE_CH_CPU" "$BASE_CLIENT_CPU (clickhouse-client)"
 printf "sonde HTTP NDJSON             %7s %9s %18s %14s\n" "$SONDE_WALL" "$(rate "$SONDE_WALL")" "$SONDE_CH_CPU" "$SONDE_CPU (sonde)"
+echo "sonde: last batch acknowledged after $(secs "$T0" "$ACKED") s, all of it in ClickHouse after $SONDE_WALL s"
 echo "sonde / client rate:          $(awk -v a="$BASE_WALL" -v b="$SONDE_WALL" 'BEGIN {printf "%.0f%%", 100 * a / b}') (target >= 80%)"
 echo "CPU per line (all processes): client $(awk -v a="$BASE_CH_CPU" -v b="$BASE_CLIENT_CPU" -v n="$N" 'BEGIN {printf "%.1f", 1e6 * (a + b) / n}') us, sonde $(awk -v a="$SONDE_CH_CPU" -v b="$SONDE_CPU" -v n="$N" 'BEGIN {printf "%.1f", 1e6 * (a + b) / n}') us"
 echo "events stored by sonde:       $STORED"

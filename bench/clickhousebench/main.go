@@ -1,9 +1,10 @@
 // Command clickhousebench is the ClickHouse store's benchmark, run by
 // bench/clickhouse.sh:
 //
-//	clickhousebench serve -addr A -store URL   sonde's HTTP log ingest (the
-//	    handler, pipeline and store of `sonde serve`) writing to ClickHouse,
-//	    until SIGTERM
+//	clickhousebench serve -addr A -store URL -buffer DIR   sonde's HTTP log
+//	    ingest (the handler, pipeline and store of `sonde serve`) writing to
+//	    ClickHouse through the insert buffer's log in DIR, until SIGTERM;
+//	    POST /sync returns once every acknowledged event is in ClickHouse
 //	clickhousebench query -store URL -group G  the six queries of the query
 //	    benchmark through sonde's engine and as hand-written ClickHouse SQL,
 //	    run in turn, hot median of 9 runs each
@@ -52,10 +53,13 @@ func main() {
 	}
 }
 
-func openStore(ctx context.Context, url string) (*clickhouse.DB, error) {
+func openStore(ctx context.Context, url, bufferDir string) (*clickhouse.DB, error) {
 	opts, err := clickhouse.ParseURL(url)
 	if err != nil {
 		return nil, err
+	}
+	if !opts.NoBuffer {
+		opts.BufferDir = bufferDir
 	}
 	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return clickhouse.Open(ctx, opts)
@@ -66,6 +70,7 @@ func serve(args []string) error {
 	addr := fs.String("addr", "127.0.0.1:14390", "HTTP listen address")
 	url := fs.String("store", "clickhouse://127.0.0.1:9000/sonde", "store URL")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	buffer := fs.String("buffer", "", "directory of the insert buffer's log, as sonde serve keeps under data_dir (flush_interval=0 in the URL: none)")
 	fs.Parse(args)
 	if *profile != "" {
 		f, err := os.Create(*profile)
@@ -79,7 +84,7 @@ func serve(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	db, err := openStore(ctx, *url)
+	db, err := openStore(ctx, *url, *buffer)
 	if err != nil {
 		return err
 	}
@@ -92,6 +97,13 @@ func serve(args []string) error {
 		Pipeline: pipe, Shapes: event.NewShapes(100_000), Logger: log,
 		MaxBodyBytes: int64(cfg.Ingest.MaxBodyBytes), MaxEventBytes: int(cfg.Ingest.MaxEventBytes), MaxFields: cfg.Ingest.MaxFields,
 	}))
+	// /sync returns once every acknowledged event is in ClickHouse (what a
+	// query waits for), so that the benchmark times ingest end to end.
+	mux.HandleFunc("POST /sync", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := db.Stats(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		}
+	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := db.Ping(r.Context()); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
@@ -126,7 +138,7 @@ func queries(args []string) error {
 	runs := fs.Int("runs", 9, "timed runs per query (median)")
 	fs.Parse(args)
 	ctx := context.Background()
-	db, err := openStore(ctx, *url)
+	db, err := openStore(ctx, *url, "")
 	if err != nil {
 		return err
 	}

@@ -25,11 +25,17 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (store
 		}
 		opts.DefaultRetentionDays = cfg.Retention.Default.Days()
 		opts.Logger = log
+		if !opts.NoBuffer {
+			// Inserts are buffered in a local log, acknowledged once
+			// synced there (see clickhouse.Options.BufferDir).
+			opts.BufferDir = filepath.Join(cfg.DataDir, "clickhouse-buffer")
+		}
 		st, err := clickhouse.Open(ctx, opts)
 		if err != nil {
 			return nil, fmt.Errorf("open ClickHouse event store: %w", err)
 		}
-		log.Info("Event store open", "store", "clickhouse", "database", opts.Database, "cluster", opts.Cluster, "duration", time.Since(start))
+		log.Info("Event store open", "store", "clickhouse", "database", opts.Database, "cluster", opts.Cluster,
+			"buffer", opts.BufferDir, "duration", time.Since(start))
 		return st, nil
 	}
 	dir := filepath.Join(cfg.DataDir, "events")

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+
+	"github.com/sonde-dev/sonde/internal/flock"
 )
 
 // supported reports whether Files works on this system.
@@ -25,16 +27,9 @@ func fileIDOf(fi os.FileInfo) (fileID, bool) {
 // share one state file. The lock ends when the file is closed (or the
 // process ends).
 func lockFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
+	f, err := flock.Lock(path)
+	if errors.Is(err, flock.ErrLocked) {
+		return nil, fmt.Errorf("another sonde ship with the same server, group, stream and files is running (lock %s)", path)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("another sonde ship with the same server, group, stream and files is running (lock %s)", path)
-		}
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return f, nil
+	return f, err
 }

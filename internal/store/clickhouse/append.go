@@ -2,13 +2,11 @@ package clickhouse
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/sonde-dev/sonde/internal/event"
 	"github.com/sonde-dev/sonde/internal/store"
@@ -24,6 +22,9 @@ var systemColumns = []string{store.ColTime, store.ColIngest, store.ColStream, st
 // column and shape of the batch exists (DDL and metadata, which other
 // servers may be adding too), then inserts each group's events as one
 // block, which ClickHouse writes atomically, and records the batch key.
+//
+// With a buffer (Options.BufferDir) the blocks go to the local log instead
+// and Append returns once they are synced there; see buffer.go.
 //
 // A batch of several groups is several inserts: if one fails, the groups
 // before it stay written. A batch that fails with store.ErrUnavailable may
@@ -51,6 +52,11 @@ func (d *DB) Append(ctx context.Context, b *store.Batch) error {
 }
 
 func (d *DB) append(ctx context.Context, b *store.Batch) error {
+	if d.buf != nil {
+		if err := d.buf.usable(); err != nil {
+			return err
+		}
+	}
 	if b.Key != "" {
 		var n uint64
 		q := "SELECT count() FROM " + d.full("_batches") + " WHERE key = ? AND added >= ?"
@@ -84,9 +90,19 @@ func (d *DB) append(ctx context.Context, b *store.Batch) error {
 	if err != nil {
 		return err
 	}
-	for i, part := range parts {
-		if err := writers[i].insert(ctx, part, ingest); err != nil {
+	if d.buf != nil {
+		blocks := make([]*block, len(parts))
+		for i, part := range parts {
+			blocks[i] = writers[i].encode(part, ingest)
+		}
+		if err := d.buf.write(blocks); err != nil {
 			return err
+		}
+	} else {
+		for i, part := range parts {
+			if err := writers[i].insert(ctx, part, ingest); err != nil {
+				return err
+			}
 		}
 	}
 	if b.Key != "" {
@@ -332,153 +348,28 @@ func (w *groupWriter) insert(ctx context.Context, events []event.Event, ingest i
 }
 
 func (w *groupWriter) send(ctx context.Context, events []event.Event, ingest int64) error {
-	n := len(events)
-	ts := make([]int64, n)
-	ing := make([]int64, n)
-	stream := make([]string, n)
-	msg := make([]*string, n)
-	texts := make([]string, n)
-	shape := make([]*int32, n)
-	shapeIDs := make([]int32, n)
-	cols := make([]column, len(w.cols))
-	for i := range cols {
-		cols[i].init(w.kinds[i], n)
-	}
-	for i := range events {
-		ev := &events[i]
-		ts[i], ing[i], stream[i] = ev.Time, ingest, ev.Stream
-		var slots *shapeSlots
-		if ev.Shape != nil {
-			slots = w.shapes[ev.Shape]
-		}
-		if slots != nil && slots.id != 0 && !needsEscape(ev) {
-			shapeIDs[i] = slots.id
-			shape[i] = &shapeIDs[i]
-			for j := range ev.Fields {
-				cols[slots.pos[j]].set(i, ev.Fields[j].Value)
-			}
-			continue
-		}
-		if ev.Shape != nil {
-			// A JSON event that SQL will not rebuild keeps the text that
-			// Rebuild writes, as if it were rebuilt.
-			texts[i] = ev.Rebuild()
-		} else {
-			texts[i] = ev.Message
-		}
-		msg[i] = &texts[i]
-		for j := range ev.Fields {
-			f := &ev.Fields[j]
-			cols[w.pos[fieldKind{f.Name, f.Kind}]].set(i, f.Value)
-		}
-	}
-	names := append(append([]string(nil), systemColumns...), w.cols...)
-	for i := range names {
-		names[i] = quoteIdent(names[i])
-	}
-	batch, err := w.d.conn.PrepareBatch(ctx, "INSERT INTO "+w.d.full(w.g.table)+" ("+strings.Join(names, ", ")+")")
+	return w.d.insertBlocks(ctx, []*block{w.encode(events, ingest)})
+}
+
+// insertBlocks inserts blocks of one column list (see block.columnsKey) as
+// one INSERT, a Data packet per block.
+func (d *DB) insertBlocks(ctx context.Context, blocks []*block) error {
+	batch, err := d.conn.PrepareBatch(ctx, blocks[0].insertQuery(d))
 	if err != nil {
 		return err
 	}
 	defer batch.Abort()
-	values := []any{ts, ing, stream, msg, shape}
-	for i := range cols {
-		values = append(values, cols[i].values())
-	}
-	for i, v := range values {
-		if err := batch.Column(i).Append(v); err != nil {
-			return fmt.Errorf("column %s: %w", names[i], err)
+	for i, b := range blocks {
+		if err := b.load(batch); err != nil {
+			return err
+		}
+		if i < len(blocks)-1 {
+			if err := batch.Flush(); err != nil {
+				return err
+			}
 		}
 	}
 	return batch.Send()
-}
-
-// column gathers one field kind's values of a block: a backing array of
-// the kind's type, and which rows have a value. (The driver's sql.Null*
-// forms of Nullable columns would need no pointers, but it writes their
-// NULLs as zero values.)
-type column struct {
-	kind  event.Kind
-	has   []bool
-	i64   []int64
-	f64   []float64
-	u8    []uint8
-	u32   []uint32
-	str   []string
-	bytes []byte // ids, big-endian, that str points into
-}
-
-func (c *column) init(kind event.Kind, n int) {
-	c.kind = kind
-	c.has = make([]bool, n)
-	switch kind {
-	case event.KindInt:
-		c.i64 = make([]int64, n)
-	case event.KindFloat:
-		c.f64 = make([]float64, n)
-	case event.KindBool, event.KindTime:
-		c.u8 = make([]uint8, n)
-	case event.KindIPv4:
-		c.u32 = make([]uint32, n)
-	case event.KindString:
-		c.str = make([]string, n)
-	case event.KindID128:
-		c.str = make([]string, n)
-		c.bytes = make([]byte, 0, 16*n)
-	case event.KindID64:
-		c.str = make([]string, n)
-		c.bytes = make([]byte, 0, 8*n)
-	}
-}
-
-func (c *column) set(row int, v event.Value) {
-	c.has[row] = true
-	switch c.kind {
-	case event.KindInt:
-		c.i64[row] = v.Int()
-	case event.KindFloat:
-		c.f64[row] = v.Float()
-	case event.KindBool, event.KindTime:
-		c.u8[row] = uint8(v.X)
-	case event.KindIPv4:
-		c.u32[row] = uint32(v.X)
-	case event.KindString:
-		c.str[row] = v.Str
-	case event.KindID128, event.KindID64:
-		start := len(c.bytes)
-		c.bytes = binary.BigEndian.AppendUint64(c.bytes, v.X)
-		if c.kind == event.KindID128 {
-			c.bytes = binary.BigEndian.AppendUint64(c.bytes, v.Y)
-		}
-		// The capacity is exact, so c.bytes never moves.
-		c.str[row] = unsafe.String(&c.bytes[start], len(c.bytes)-start)
-	}
-}
-
-// values returns the column as the driver takes a Nullable column: a
-// slice of pointers, nil for NULL.
-func (c *column) values() any {
-	switch c.kind {
-	case event.KindInt:
-		return pointers(c.i64, c.has)
-	case event.KindFloat:
-		return pointers(c.f64, c.has)
-	case event.KindBool, event.KindTime:
-		return pointers(c.u8, c.has)
-	case event.KindIPv4:
-		return pointers(c.u32, c.has)
-	}
-	return pointers(c.str, c.has)
-}
-
-func pointers[T any](vals []T, has []bool) []*T {
-	out := make([]*T, len(vals))
-	for i := range vals {
-		if has[i] {
-			out[i] = &vals[i]
-		}
-	}
-	return out
 }
 
 // needsEscape reports whether a string of a JSON event has a character that

@@ -208,6 +208,9 @@ func (d *DB) Schema(ctx context.Context, name string) (*store.Schema, error) {
 	if d.closed.Load() {
 		return nil, store.ErrUnavailable
 	}
+	if err := d.syncBuffer(ctx); err != nil {
+		return nil, err
+	}
 	if err := d.refresh(ctx); err != nil {
 		return nil, err
 	}

@@ -3,11 +3,13 @@ package clickhouse_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/sonde-dev/sonde/internal/query/querytest"
 	"github.com/sonde-dev/sonde/internal/store"
+	"github.com/sonde-dev/sonde/internal/store/clickhouse"
 	"github.com/sonde-dev/sonde/internal/store/storetest"
 )
 
@@ -19,6 +21,20 @@ func TestConformance(t *testing.T) {
 			dbs[key] = freshDatabase(t, key)
 		}
 		return open(t, dbs[key])
+	})
+}
+
+// TestConformanceBuffered runs the suite with inserts buffered in a local
+// log: whatever Append acknowledged, queries see.
+func TestConformanceBuffered(t *testing.T) {
+	needServer(t)
+	dbs, dirs := map[string]string{}, map[string]string{}
+	storetest.Run(t, func(t *testing.T, key string) store.Store {
+		if dbs[key] == "" {
+			dbs[key] = freshDatabase(t, key)
+			dirs[key] = t.TempDir()
+		}
+		return open(t, dbs[key], func(o *clickhouse.Options) { o.BufferDir = dirs[key]; o.BufferInterval = time.Hour })
 	})
 }
 

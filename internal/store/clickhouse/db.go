@@ -74,6 +74,23 @@ type Options struct {
 	// checks whether other servers added groups, fields or shapes
 	// (default 2s).
 	Refresh time.Duration
+	// NoBuffer says that the URL turned the buffer off (flush_interval=0):
+	// the caller leaves BufferDir empty.
+	NoBuffer bool
+	// BufferDir holds the local write-ahead log of buffered inserts (see
+	// buffer.go). Empty: every Append is its own INSERT, and is
+	// acknowledged once ClickHouse confirms it.
+	BufferDir string
+	// BufferInterval is how long events wait in the buffer at most before
+	// they are inserted (default 2s): other sonde servers see them that
+	// much later. This server's queries insert what waits first.
+	BufferInterval time.Duration
+	// BufferRows is how many events are inserted at once at most (default
+	// 1,000,000, what ClickHouse writes as one part).
+	BufferRows int
+	// BufferBytes bounds the log's size: when inserts fall this far behind,
+	// Append refuses batches with store.ErrUnavailable (default 1 GiB).
+	BufferBytes int64
 	// Logger receives the store's messages (default: none).
 	Logger *slog.Logger
 }
@@ -83,7 +100,9 @@ type Options struct {
 //	clickhouse://[user[:password]@]host:port[,host2:port2...]/database[?cluster=NAME]
 //
 // The port defaults to 9000 and the database to "sonde". Parameters:
-// cluster (see Options.Cluster) and compress (see Options.Compression).
+// cluster (see Options.Cluster), compress (see Options.Compression),
+// flush_interval (Options.BufferInterval; 0 turns the buffer off) and
+// flush_rows (Options.BufferRows).
 func ParseURL(s string) (Options, error) {
 	rest, ok := strings.CutPrefix(s, "clickhouse://")
 	if !ok {
@@ -121,6 +140,19 @@ func ParseURL(s string) (Options, error) {
 			opts.Cluster = v[0]
 		case "compress":
 			opts.Compression = v[0]
+		case "flush_interval":
+			d, err := time.ParseDuration(v[0])
+			if err != nil || d < 0 {
+				return Options{}, fmt.Errorf("store URL %q: flush_interval %q: want a duration such as 2s, or 0 for none", s, v[0])
+			}
+			opts.BufferInterval = d
+			opts.NoBuffer = d == 0
+		case "flush_rows":
+			n, err := strconv.Atoi(v[0])
+			if err != nil || n < 1 {
+				return Options{}, fmt.Errorf("store URL %q: flush_rows %q: want a positive number", s, v[0])
+			}
+			opts.BufferRows = n
 		default:
 			return Options{}, fmt.Errorf("store URL %q: unknown parameter %q", s, k)
 		}
@@ -142,6 +174,7 @@ type DB struct {
 
 	wmu    sync.Mutex // serializes writes and catalog edits
 	closed atomic.Bool
+	buf    *buffer // nil without Options.BufferDir
 
 	cat     atomic.Pointer[catalog]
 	loadMu  sync.Mutex // serializes catalog reloads
@@ -204,6 +237,15 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.BufferInterval <= 0 {
+		opts.BufferInterval = 2 * time.Second
+	}
+	if opts.BufferRows <= 0 {
+		opts.BufferRows = 1_000_000
+	}
+	if opts.BufferBytes <= 0 {
+		opts.BufferBytes = 1 << 30
+	}
 	d := &DB{opts: opts, log: opts.Logger}
 	var err error
 	if d.conn, err = d.dial(opts.Addrs, ""); err != nil {
@@ -214,6 +256,12 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	if err := d.setup(ctx); err != nil {
 		d.Close()
 		return nil, err
+	}
+	if opts.BufferDir != "" {
+		if d.buf, err = openBuffer(d); err != nil {
+			d.Close()
+			return nil, err
+		}
 	}
 	return d, nil
 }
@@ -363,13 +411,17 @@ func (d *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the connections. ClickHouse itself keeps the data durable.
+// Close inserts what is buffered (what cannot be inserted stays in the
+// log for the next Open) and closes the connections.
 func (d *DB) Close() error {
-	d.wmu.Lock()
-	defer d.wmu.Unlock()
 	if d.closed.Swap(true) {
 		return nil
 	}
+	if d.buf != nil {
+		d.buf.shutdown()
+	}
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
 	var errs []error
 	if d.db != nil {
 		errs = append(errs, d.db.Close())
@@ -391,6 +443,9 @@ func (d *DB) Stats(ctx context.Context) (store.Stats, error) {
 	if d.closed.Load() {
 		return store.Stats{}, store.ErrUnavailable
 	}
+	if err := d.syncBuffer(ctx); err != nil {
+		return store.Stats{}, err
+	}
 	sizes, err := d.recentParts(ctx)
 	if err != nil {
 		return store.Stats{}, err
@@ -404,6 +459,22 @@ func (d *DB) Stats(ctx context.Context) (store.Stats, error) {
 		st.Events += sizes[g.local].rows
 	}
 	return st, nil
+}
+
+// syncBuffer inserts what the buffer holds, so that a reader sees every
+// acknowledged event. Parts that the insert adds make system.parts stale.
+func (d *DB) syncBuffer(ctx context.Context) error {
+	if d.buf == nil {
+		return nil
+	}
+	n := d.buf.inserted()
+	if err := d.buf.sync(ctx); err != nil {
+		return err
+	}
+	if d.buf.inserted() != n {
+		d.parts.Store(nil)
+	}
+	return nil
 }
 
 // partsMaxAge is how long system.parts is believed: the query engine asks

@@ -52,6 +52,10 @@ func (d *DB) EnforceRetention(ctx context.Context, now time.Time) (int64, error)
 	if d.closed.Load() {
 		return 0, store.ErrUnavailable
 	}
+	// Buffered events of old days go in first, so that they go out now.
+	if err := d.syncBuffer(ctx); err != nil {
+		return 0, err
+	}
 	if err := d.refresh(ctx); err != nil {
 		return 0, err
 	}
@@ -134,6 +138,9 @@ func (d *DB) dropBefore(ctx context.Context, table string, day int64) (int64, er
 func (d *DB) Groups(ctx context.Context) ([]store.Group, error) {
 	if d.closed.Load() {
 		return nil, store.ErrUnavailable
+	}
+	if err := d.syncBuffer(ctx); err != nil {
+		return nil, err
 	}
 	if err := d.refresh(ctx); err != nil {
 		return nil, err

@@ -41,6 +41,9 @@ func (d *DB) Snapshot(ctx context.Context) (store.Snapshot, error) {
 	if d.closed.Load() {
 		return nil, store.ErrUnavailable
 	}
+	if err := d.syncBuffer(ctx); err != nil {
+		return nil, err
+	}
 	if err := d.refresh(ctx); err != nil {
 		return nil, err
 	}

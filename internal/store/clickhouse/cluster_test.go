@@ -168,3 +168,14 @@ func TestGoldenCluster(t *testing.T) {
 	defer db.Close()
 	querytest.Run(t, db)
 }
+
+// TestClusterBuffered is TestCluster with inserts buffered in each store's
+// own log: once a store's flush interval passed, the other sees its events.
+func TestClusterBuffered(t *testing.T) {
+	db := freshDatabase(t, "clusterbuf")
+	buffered := func(o *clickhouse.Options) { o.BufferDir, o.BufferInterval = t.TempDir(), 20*time.Millisecond }
+	a, b := open(t, db, inCluster(t, addr1), buffered), open(t, db, inCluster(t, addr2), buffered)
+	defer a.Close()
+	defer b.Close()
+	testSharedDatabase(t, a, b)
+}

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -153,58 +152,10 @@ func TestBufferedKilledMidIngest(t *testing.T) {
 	})
 	require.NoError(t, err)
 	defer db.Close()
-	var (
-		mu          sync.Mutex
-		acked       int
-		unavailable int
-		other       []error
-	)
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			err := db.Append(context.Background(), &store.Batch{Events: lines(t, "ingest", i*50, 50, "")})
-			mu.Lock()
-			switch {
-			case err == nil:
-				acked += 50
-			case errorsIsUnavailable(err):
-				unavailable++
-			default:
-				other = append(other, err)
-			}
-			mu.Unlock()
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !cond() {
-			require.True(t, time.Now().Before(deadline), "timed out waiting until %s", what)
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	waitFor("batches are acknowledged", func() bool { mu.Lock(); defer mu.Unlock(); return acked >= 1000 })
-	srv.signal(syscall.SIGKILL)
-	waitFor("a batch is refused", func() bool { mu.Lock(); defer mu.Unlock(); return unavailable >= 3 })
-	_, err = db.Snapshot(context.Background())
-	require.ErrorIs(t, err, store.ErrUnavailable, "a query fails while buffered events cannot be inserted")
-
-	srv.start()
-	mu.Lock()
-	before := acked
-	mu.Unlock()
-	waitFor("batches are acknowledged again", func() bool { mu.Lock(); defer mu.Unlock(); return acked >= before+1000 })
-	close(stop)
-	<-done
-	require.Empty(t, other, "errors other than ErrUnavailable")
-	require.GreaterOrEqual(t, count(t, srv.addr(), db, "ingest"), acked, "every acknowledged event is stored")
+	ingestThroughKill(t, srv, db, func() {
+		_, err := db.Snapshot(context.Background())
+		require.ErrorIs(t, err, store.ErrUnavailable, "a query fails while buffered events cannot be inserted")
+	})
 }
 
 // TestBufferDirIsLocked refuses a second store on the same log directory.

@@ -69,15 +69,28 @@ func TestKilledMidIngest(t *testing.T) {
 	})
 	require.NoError(t, err)
 	defer db.Close()
+	ingestThroughKill(t, srv, db, func() {
+		// While it is down, queries fail with an error, not a panic.
+		eng, err := query.New(query.Options{Store: db})
+		require.NoError(t, err)
+		_, err = eng.Run(context.Background(), query.Request{Query: "stats count(*)", Start: time.UnixMilli(0), End: time.Now()})
+		require.ErrorIs(t, err, store.ErrUnavailable)
+	})
+}
 
+// ingestThroughKill appends batches of 50 events every 5ms while it kills
+// ClickHouse (once 1000 events were acknowledged), runs whileDown once
+// three batches were refused, starts ClickHouse again, and stops once 1000
+// more were acknowledged. Every refusal must be ErrUnavailable, and every
+// acknowledged event must be stored.
+func ingestThroughKill(t *testing.T, srv *ownServer, db store.Store, whileDown func()) {
 	var (
 		mu          sync.Mutex
 		acked       int // events of acknowledged batches
 		unavailable int // batches refused with ErrUnavailable
 		other       []error
 	)
-	stop := make(chan struct{})
-	done := make(chan struct{})
+	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
 		for i := 0; ; i++ {
@@ -91,7 +104,7 @@ func TestKilledMidIngest(t *testing.T) {
 			switch {
 			case err == nil:
 				acked += 50
-			case errorsIsUnavailable(err):
+			case errors.Is(err, store.ErrUnavailable):
 				unavailable++
 			default:
 				other = append(other, err)
@@ -111,13 +124,7 @@ func TestKilledMidIngest(t *testing.T) {
 	waitFor("batches are acknowledged", func() bool { mu.Lock(); defer mu.Unlock(); return acked >= 1000 })
 	srv.signal(syscall.SIGKILL)
 	waitFor("a batch is refused", func() bool { mu.Lock(); defer mu.Unlock(); return unavailable >= 3 })
-
-	// While it is down, queries fail with an error, not a panic.
-	eng, err := query.New(query.Options{Store: db})
-	require.NoError(t, err)
-	_, err = eng.Run(context.Background(), query.Request{Query: "stats count(*)", Start: time.UnixMilli(0), End: time.Now()})
-	require.ErrorIs(t, err, store.ErrUnavailable)
-
+	whileDown()
 	srv.start()
 	mu.Lock()
 	before := acked
@@ -126,7 +133,6 @@ func TestKilledMidIngest(t *testing.T) {
 	close(stop)
 	<-done
 	require.Empty(t, other, "errors other than ErrUnavailable")
-
 	n, err := strconv.Atoi(clickhouseClient(t, srv.addr(), "SELECT count() FROM "+schemaTable(t, db, "ingest")))
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, n, acked, "every acknowledged event is stored")
@@ -155,9 +161,7 @@ func TestHungServer(t *testing.T) {
 	require.NoError(t, db.Append(context.Background(), &store.Batch{Events: lines(t, "slow", 20, 10, "")}))
 }
 
-func errorsIsUnavailable(err error) bool { return errors.Is(err, store.ErrUnavailable) }
-
-func schemaTable(t *testing.T, s store.Store, group string) string {
+func schemaTable(t testing.TB, s store.Store, group string) string {
 	sch, err := s.Schema(context.Background(), group)
 	require.NoError(t, err)
 	return sch.Table

@@ -70,6 +70,7 @@ func serve(args []string) error {
 	addr := fs.String("addr", "127.0.0.1:14390", "HTTP listen address")
 	url := fs.String("store", "clickhouse://127.0.0.1:9000/sonde", "store URL")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	memProfile := fs.String("memprofile", "", "write an allocation profile of the run to this file at exit")
 	buffer := fs.String("buffer", "", "directory of the insert buffer's log, as sonde serve keeps under data_dir (flush_interval=0 in the URL: none)")
 	fs.Parse(args)
 	if *profile != "" {
@@ -81,6 +82,14 @@ func serve(args []string) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		defer func() {
+			if f, err := os.Create(*memProfile); err == nil {
+				pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()

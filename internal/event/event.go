@@ -14,6 +14,11 @@ type Event struct {
 	Shape *Shape
 	// Fields are the discovered fields in the order they were met.
 	Fields []Field
+	// PlainStrings is set by the Parser when no string field holds a
+	// character that JSON escapes (a quote, a backslash or a control
+	// character). False means "not known": a store that writes strings into
+	// JSON without escaping them then checks each one.
+	PlainStrings bool
 }
 
 // Field is one named, typed value of an event.

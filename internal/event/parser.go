@@ -1,11 +1,14 @@
 package event
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // ParserOptions tune how lines become events.
@@ -52,8 +55,8 @@ type Parser struct {
 	seq      uint32
 
 	arena   []Field               // the chunk fields are appended to
-	chunks  [][]Field             // every chunk handed out since the last Reset
-	spare   [][]Field             // chunks free for reuse
+	retired int                   // fields in chunks replaced since the last Reset
+	escaped bool                  // a string of the current line holds a character JSON escapes
 	names   map[string]*nameEntry // interned field names
 	scratch []byte
 
@@ -113,6 +116,7 @@ func (p *Parser) Parse(line string, now int64, ev *Event) (Result, error) {
 	ev.Time = now
 	ev.Shape = nil
 	ev.Fields = nil
+	ev.PlainStrings = false
 	ev.Message = line
 	j := skipWS(line, 0)
 	if j < len(line) && line[j] == '{' {
@@ -165,10 +169,40 @@ func (p *Parser) startEvent(s string) {
 		p.seq = 1
 	}
 	p.leafIdx = 0
+	p.escaped = false
 	if cap(p.arena)-len(p.arena) < 64 {
-		p.arena = make([]Field, 0, 4096)
+		p.retired += len(p.arena)
+		p.arena = make([]Field, 0, chunkFields)
 	}
 	p.start = len(p.arena)
+}
+
+// chunkFields is the size of a new field chunk; maxReuseFields caps the
+// chunk a parser keeps across Reset (about 56 MB).
+const (
+	chunkFields    = 4096
+	maxReuseFields = 1 << 20
+)
+
+// Reset lets the parser reuse the memory of the fields of every event it
+// returned so far: call it once none of those events is used any more. The
+// next events then fill the same chunk, sized to hold as many fields as
+// were handed out since the previous Reset, so a caller that parses bodies
+// of similar size allocates nothing for fields in the steady state.
+//
+// The reused chunk still points at the strings of the old events until it
+// is overwritten; they stay reachable that long.
+func (p *Parser) Reset() {
+	used := p.retired + len(p.arena)
+	p.retired, p.start = 0, 0
+	switch {
+	case used > maxReuseFields:
+		p.arena = nil
+	case used > cap(p.arena):
+		p.arena = make([]Field, 0, used+used/8)
+	default:
+		p.arena = p.arena[:0]
+	}
 }
 
 func (p *Parser) finishFields() []Field {
@@ -192,6 +226,7 @@ func (p *Parser) parseJSON(line string, ev *Event) (Result, error) {
 	}
 	p.applyTime(ev)
 	ev.Fields = p.finishFields()
+	ev.PlainStrings = !p.escaped
 	if p.exact && p.overflow == 0 && p.shapes != nil {
 		if p.prevShape != nil && string(p.tpl) == string(p.prevTpl) {
 			ev.Shape = p.prevShape
@@ -422,7 +457,8 @@ func (p *Parser) leaf(v Value, timeRank int) {
 // add appends a field to the current event, keeping its fields contiguous.
 func (p *Parser) add(name string, v Value) {
 	if len(p.arena) == cap(p.arena) {
-		grown := make([]Field, 0, max(4096, 2*(len(p.arena)-p.start)))
+		p.retired += p.start
+		grown := make([]Field, 0, max(chunkFields, 2*(len(p.arena)-p.start)))
 		grown = append(grown, p.arena[p.start:]...)
 		if p.timeIdx >= p.start {
 			p.timeIdx -= p.start
@@ -484,7 +520,11 @@ func (p *Parser) applyTime(ev *Event) {
 		return
 	}
 	ev.Time = ms
-	if layout != 0 && string(layout.Append(p.scratch[:0], ms)) == text {
+	if layout == 0 {
+		return
+	}
+	p.scratch = layout.Append(p.scratch[:0], ms)
+	if string(p.scratch) == text {
 		f.Value = Value{Kind: KindTime, X: uint64(layout)}
 		p.tpl[p.timeKind] = byte(KindTime)
 	}
@@ -494,24 +534,48 @@ func (p *Parser) applyTime(ev *Event) {
 // without escapes are substrings of the line.
 func (p *Parser) parseString() (string, error) {
 	start := p.i + 1
-	i := start
-	for i < len(p.s) {
-		c := p.s[i]
-		if !plainByte[c] {
-			if c == '"' {
-				p.i = i + 1
-				return p.s[start:i], nil
+	i := start + stringSpan(p.s[start:])
+	if i >= len(p.s) {
+		p.i = len(p.s)
+		return "", p.errorf("unterminated string")
+	}
+	switch p.s[i] {
+	case '"':
+		p.i = i + 1
+		return p.s[start:i], nil
+	case '\\':
+		return p.parseEscaped(start)
+	}
+	p.i = i
+	return "", p.errorf("control character in string")
+}
+
+// stringSpan returns the length of the prefix of s that a JSON string holds
+// as it is (see plainByte). It tests eight bytes at a time, with the "has
+// zero byte" and "has less than" tests of Bit Twiddling Hacks: the lowest
+// flagged byte of a word is exact, which is the only one used. Strings are
+// most of the bytes of a log line.
+func stringSpan(s string) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	i := 0
+	if len(s) >= 8 {
+		b := unsafe.Slice(unsafe.StringData(s), len(s))
+		for ; i+8 <= len(b); i += 8 {
+			x := binary.LittleEndian.Uint64(b[i:])
+			q := x ^ (ones * '"')
+			bs := x ^ (ones * '\\')
+			if m := ((x-ones*0x20)&^x | (q-ones)&^q | (bs-ones)&^bs) & highs; m != 0 {
+				return i + bits.TrailingZeros64(m)/8
 			}
-			if c == '\\' {
-				return p.parseEscaped(start)
-			}
-			p.i = i
-			return "", p.errorf("control character in string")
 		}
+	}
+	for i < len(s) && plainByte[s[i]] {
 		i++
 	}
-	p.i = len(p.s)
-	return "", p.errorf("unterminated string")
+	return i
 }
 
 func (p *Parser) parseEscaped(start int) (string, error) {
@@ -522,7 +586,11 @@ func (p *Parser) parseEscaped(start int) (string, error) {
 		switch {
 		case c == '"':
 			p.i = i + 1
-			return b.String(), nil
+			out := b.String()
+			if !p.escaped && HasJSONEscape(out) {
+				p.escaped = true
+			}
+			return out, nil
 		case c < 0x20:
 			p.i = i
 			return "", p.errorf("control character in string")
@@ -666,10 +734,7 @@ func (p *Parser) parseNumber() (text string, isInt bool, err error) {
 // backslash and control characters only, as DuckDB's to_json does.
 func appendQuoted(dst []byte, s string) []byte {
 	dst = append(dst, '"')
-	plain := 0
-	for plain < len(s) && plainByte[s[plain]] {
-		plain++
-	}
+	plain := stringSpan(s)
 	dst = append(dst, s[:plain]...)
 	for i := plain; i < len(s); i++ {
 		c := s[i]
@@ -707,6 +772,10 @@ var plainByte = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// HasJSONEscape reports whether s holds a byte that JSON must escape: a
+// quote, a backslash or a control character.
+func HasJSONEscape(s string) bool { return stringSpan(s) < len(s) }
 
 func hexDigit(b byte) byte { return "0123456789ABCDEF"[b] }
 

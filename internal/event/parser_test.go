@@ -278,7 +278,17 @@ func FuzzParse(f *testing.F) {
 		p := NewParser(NewShapes(100), ParserOptions{MaxFields: 20})
 		var ev Event
 		_, err := p.Parse(line, now, &ev)
-		if err != nil || ev.Shape == nil {
+		if err != nil {
+			return
+		}
+		if ev.PlainStrings {
+			for _, f := range ev.Fields {
+				if f.Kind == KindString && strings.ContainsFunc(f.Str, func(r rune) bool { return r < 0x20 || r == '"' || r == '\\' }) {
+					t.Fatalf("PlainStrings set, but field %s is %q (line %q)", f.Name, f.Str, line)
+				}
+			}
+		}
+		if ev.Shape == nil {
 			return
 		}
 		rebuilt := ev.Rebuild()
@@ -301,21 +311,128 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+func TestStringSpan(t *testing.T) {
+	ref := func(s string) int {
+		for i := 0; i < len(s); i++ {
+			if !plainByte[s[i]] {
+				return i
+			}
+		}
+		return len(s)
+	}
+	// Every stopping byte at every position of strings up to 20 bytes long,
+	// among bytes on both sides of the thresholds of the word tests.
+	fill := []byte("a~\x7f\x80\xff !#[]")
+	for n := 0; n <= 20; n++ {
+		for pos := 0; pos < n; pos++ {
+			for _, stop := range []byte{'"', '\\', 0, 0x1f, '\n'} {
+				for _, f := range fill {
+					b := []byte(strings.Repeat(string(f), n))
+					b[pos] = stop
+					if pos+1 < n {
+						b[pos+1] = '"' // a later stop must not win
+					}
+					require.Equal(t, ref(string(b)), stringSpan(string(b)), "%q", b)
+				}
+			}
+		}
+		plain := strings.Repeat("é~ ", n)
+		require.Equal(t, len(plain), stringSpan(plain))
+	}
+	// Every byte value at every position, against the byte loop.
+	for _, n := range []int{1, 7, 8, 9, 16, 23} {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(strings.Repeat("a", n))
+				b[pos] = byte(c)
+				if got, want := stringSpan(string(b)), ref(string(b)); got != want {
+					t.Fatalf("%q: got %d, want %d", b, got, want)
+				}
+				require.Equal(t, !plainByte[c], HasJSONEscape(string(b)))
+			}
+		}
+	}
+}
+
+func TestParseHex64(t *testing.T) {
+	x, ok := parseHex64("0123456789abcdef")
+	require.True(t, ok)
+	require.Equal(t, uint64(0x0123456789abcdef), x)
+	for _, bad := range []string{"0123456789abcdeF", "0123456789abcdeg", "/123456789abcdef", "0123456789abcde:", "0123456789abcde", "0123456789abcdef0"} {
+		_, ok := parseHex64(bad)
+		require.False(t, ok, bad)
+	}
+}
+
+func TestPlainStrings(t *testing.T) {
+	ev, _ := parse(t, `{"a":"x\u00e9\/y","n":1}`)
+	require.True(t, ev.PlainStrings, "escapes of characters JSON does not need to escape")
+	for _, line := range []string{`{"a":"say \"hi\""}`, `{"a":"c:\\dir"}`, `{"a":"x\ny"}`, `{"a":"\u0001"}`} {
+		ev, _ := parse(t, line)
+		require.False(t, ev.PlainStrings, line)
+	}
+	ev, _ = parse(t, "plain text line")
+	require.False(t, ev.PlainStrings, "unknown for text lines")
+}
+
+func TestResetReusesFieldMemory(t *testing.T) {
+	lines := sampleLines(t)
+	p := NewParser(NewShapes(1000), ParserOptions{})
+	events := make([]Event, len(lines))
+	parseAll := func() {
+		for i, l := range lines {
+			_, err := p.Parse(l, now, &events[i])
+			require.NoError(t, err)
+		}
+		p.Reset()
+	}
+	parseAll() // sizes the chunk
+	want := fieldMap(&events[len(events)-1])
+	require.Zero(t, testing.AllocsPerRun(5, parseAll))
+	require.Equal(t, want, fieldMap(&events[len(events)-1]))
+	// Events parsed after a Reset do not share fields with each other.
+	require.NotEqual(t, fieldMap(&events[0]), fieldMap(&events[1]))
+}
+
+// BenchmarkParseAccessLogReset parses the sample lines as an ingest handler
+// does: a body of lines, then Reset once the events are stored.
+func BenchmarkParseAccessLogReset(b *testing.B) {
+	lines := benchLines(b)
+	p := NewParser(NewShapes(1000), ParserOptions{})
+	events := make([]Event, len(lines))
+	for i := 0; b.Loop(); i++ {
+		k := i % len(lines)
+		if _, err := p.Parse(lines[k], now, &events[k]); err != nil {
+			b.Fatal(err)
+		}
+		if k == len(lines)-1 {
+			p.Reset()
+		}
+	}
+}
+
 func BenchmarkParseAccessLog(b *testing.B) {
-	lines := sampleLines(b)
+	lines := benchLines(b)
 	p := NewParser(NewShapes(1000), ParserOptions{})
 	var ev Event
+	for i := 0; b.Loop(); i++ {
+		if _, err := p.Parse(lines[i%len(lines)], now, &ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchLines returns the sample lines and reports allocations and bytes
+// per line.
+func benchLines(b *testing.B) []string {
+	lines := sampleLines(b)
 	var bytes int64
 	for _, l := range lines {
 		bytes += int64(len(l))
 	}
 	b.SetBytes(bytes / int64(len(lines)))
 	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		if _, err := p.Parse(lines[i%len(lines)], now, &ev); err != nil {
-			b.Fatal(err)
-		}
-	}
+	return lines
 }
 
 func sampleLines(tb testing.TB) []string {

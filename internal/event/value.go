@@ -144,22 +144,36 @@ func stringValue(s string) Value {
 	return String(s)
 }
 
-// parseHex64 parses exactly 16 lowercase hex digits.
+// parseHex64 parses exactly 16 lowercase hex digits. It looks each byte up
+// in hexValue and checks them all at the end, without a branch per byte:
+// trace ids are in most lines.
 func parseHex64(s string) (uint64, bool) {
-	var x uint64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			x = x<<4 | uint64(c-'0')
-		case c >= 'a' && c <= 'f':
-			x = x<<4 | uint64(c-'a'+10)
-		default:
-			return 0, false
-		}
+	if len(s) != 16 {
+		return 0, false
 	}
-	return x, true
+	var x uint64
+	var bad byte
+	for i := 0; i < 16; i++ {
+		v := hexValue[s[i]]
+		bad |= v
+		x = x<<4 | uint64(v&15)
+	}
+	return x, bad&0x80 == 0
 }
+
+// hexValue is the value of a lowercase hex digit, 0x80 for other bytes.
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0x80
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c-'a') + 10
+	}
+	return t
+}()
 
 // parseIPv4 accepts only the canonical form (no leading zeros), so that the
 // text can be written back exactly.

@@ -154,6 +154,9 @@ func (p *Pipeline) Queued() int64 { return p.queued.Load() }
 func (p *Pipeline) run() {
 	defer close(p.done)
 	var pending *job
+	// commit gathers the events of several jobs; it is reused from one
+	// commit to the next, as neither the store nor an observer keeps them.
+	var commit []event.Event
 	for {
 		j := pending
 		pending = nil
@@ -178,7 +181,7 @@ func (p *Pipeline) run() {
 						break gather
 					}
 					if len(jobs) == 1 {
-						events = append(make([]event.Event, 0, len(events)+len(next.batch.Events)), events...)
+						events = append(commit[:0], events...)
 					}
 					events = append(events, next.batch.Events...)
 					jobs = append(jobs, next)
@@ -191,6 +194,12 @@ func (p *Pipeline) run() {
 		if err == nil {
 			for _, o := range p.opts.Observers {
 				o.Observe(events)
+			}
+		}
+		if len(jobs) > 1 {
+			clear(events) // do not keep the senders' bodies reachable
+			if cap(events) <= p.opts.MaxCommitEvents*2 {
+				commit = events[:0]
 			}
 		}
 		p.finish(jobs, err)

@@ -47,15 +47,15 @@ type Options struct {
 // Handler serves POST /api/v1/logs.
 type Handler struct {
 	opts     Options
-	parsers  sync.Pool
+	decoders sync.Pool // of *decoder
 	inflight *inflight
 }
 
 // New returns the handler.
 func New(opts Options) *Handler {
 	h := &Handler{opts: opts, inflight: newInflight(opts.InflightBytes)}
-	h.parsers.New = func() any {
-		return event.NewParser(opts.Shapes, event.ParserOptions{MaxFields: opts.MaxFields})
+	h.decoders.New = func() any {
+		return &decoder{parser: event.NewParser(opts.Shapes, event.ParserOptions{MaxFields: opts.MaxFields})}
 	}
 	return h
 }
@@ -146,15 +146,22 @@ func (h *Handler) ingest(r *http.Request) (*Response, error) {
 		defer done()
 	}
 
-	parser := h.parsers.Get().(*event.Parser)
+	dec := h.decoders.Get().(*decoder)
 	if tf := q.Get("timestamp_field"); tf != "" {
-		parser = event.NewParser(h.opts.Shapes, event.ParserOptions{MaxFields: h.opts.MaxFields, TimeFields: []string{tf}})
+		dec = &decoder{parser: event.NewParser(h.opts.Shapes, event.ParserOptions{MaxFields: h.opts.MaxFields, TimeFields: []string{tf}})}
 	} else {
-		defer h.parsers.Put(parser)
+		// The events and their fields live in the decoder's memory: like
+		// the body, it is reused only once the writer is done with them.
+		defer func() {
+			if release {
+				dec.reset()
+				h.decoders.Put(dec)
+			}
+		}()
 	}
 	now := time.Now().UnixMilli()
 	resp := &Response{Errors: []LineError{}}
-	events, truncated := h.decode(parser, body.Bytes(), now, group, stream, arrayMode(r.Header.Get("Content-Type")), resp)
+	events, truncated := h.decode(dec, body.Bytes(), now, group, stream, arrayMode(r.Header.Get("Content-Type")), resp)
 	if m := h.opts.Metrics; m != nil {
 		if resp.Rejected > 0 {
 			m.EventsRejected.WithLabelValues(Protocol, "invalid").Add(float64(resp.Rejected))
@@ -221,7 +228,8 @@ func arrayMode(contentType string) bodyMode {
 
 // decode parses a body into events. The events point into data, which must
 // stay unchanged until they are stored.
-func (h *Handler) decode(p *event.Parser, data []byte, now int64, group, stream string, mode bodyMode, resp *Response) ([]event.Event, int) {
+func (h *Handler) decode(dec *decoder, data []byte, now int64, group, stream string, mode bodyMode, resp *Response) ([]event.Event, int) {
+	p := dec.parser
 	text := unsafe.String(unsafe.SliceData(data), len(data))
 	reject := func(line int, reason string) {
 		resp.Rejected++
@@ -253,7 +261,7 @@ func (h *Handler) decode(p *event.Parser, data []byte, now int64, group, stream 
 		if err != nil && mode == modeDetect {
 			goto lines
 		}
-		events = make([]event.Event, 0, len(elems))
+		events = dec.take(len(elems))
 		for i, e := range elems {
 			add(i+1, e, p.ParseJSONValue)
 		}
@@ -264,7 +272,7 @@ func (h *Handler) decode(p *event.Parser, data []byte, now int64, group, stream 
 	}
 
 lines:
-	events = make([]event.Event, 0, bytes.Count(data, []byte{'\n'})+1)
+	events = dec.take(bytes.Count(data, []byte{'\n'}) + 1)
 	for line := 1; len(text) > 0; line++ {
 		var l string
 		if i := strings.IndexByte(text, '\n'); i >= 0 {
@@ -278,6 +286,34 @@ lines:
 		add(line, l, p.Parse)
 	}
 	return events, truncated
+}
+
+// decoder is what decoding a body needs, kept from one request to the
+// next: a parser, and the slice of events it fills.
+type decoder struct {
+	parser *event.Parser
+	events []event.Event
+}
+
+// maxKeptEvents caps the event slice a decoder keeps (about 9 MB).
+const maxKeptEvents = 100_000
+
+// take returns an empty event slice with room for n events.
+func (d *decoder) take(n int) []event.Event {
+	if cap(d.events) < n {
+		d.events = make([]event.Event, 0, n)
+	}
+	return d.events[:0]
+}
+
+// reset forgets the events of the last body, once they are stored.
+func (d *decoder) reset() {
+	d.parser.Reset()
+	if cap(d.events) > maxKeptEvents {
+		d.events = nil
+		return
+	}
+	clear(d.events[:cap(d.events)]) // do not keep the body's strings reachable
 }
 
 func isBlank(s string) bool {

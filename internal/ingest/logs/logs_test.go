@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sonde-dev/sonde/internal/event"
@@ -222,15 +225,47 @@ func TestFullQueueAnswers429WithRetryAfter(t *testing.T) {
 
 // FuzzDecode feeds arbitrary bodies to the decoder: it must not panic, and
 // every non-blank line must be either accepted or rejected.
+// Decoders (parser memory and event slices) are reused from one request to
+// the next: concurrent requests of different sizes must each store exactly
+// their own events.
+func TestReusedDecodersKeepEveryEvent(t *testing.T) {
+	e := newEnv(t, Options{})
+	var want []string
+	bodies := make([][]byte, 24)
+	for i := range bodies {
+		var b bytes.Buffer
+		for j := 0; j < 50+(i%5)*70; j++ {
+			line := fmt.Sprintf(`{"req":%d,"line":%d,"route":"/r%d","note":"q\"%d"}`, i, j, (i*j)%7, j)
+			b.WriteString(line + "\n")
+			want = append(want, line)
+		}
+		bodies[i] = b.Bytes()
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Go(func() {
+			for i := w; i < len(bodies); i += 4 {
+				status, resp, _ := e.post("?group=reuse", bodies[i])
+				assert.Equal(t, http.StatusOK, status)
+				assert.Zero(t, resp.Rejected)
+			}
+		})
+	}
+	wg.Wait()
+	require.ElementsMatch(t, want, e.messages("reuse"))
+}
+
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte("{\"a\":1}\nplain\n{bad\n"))
 	f.Add([]byte(`[{"a":1},"x",3]`))
 	f.Add([]byte("\n\n\r\n"))
 	h := New(Options{Shapes: event.NewShapes(100), MaxEventBytes: 1 << 20, MaxFields: 200})
+	// One decoder for every input, reset in between as the handler does.
+	dec := &decoder{parser: event.NewParser(event.NewShapes(100), event.ParserOptions{})}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		p := event.NewParser(event.NewShapes(100), event.ParserOptions{})
+		defer dec.reset()
 		resp := &Response{}
-		events, _ := h.decode(p, body, 0, "g", "s", modeDetect, resp)
+		events, _ := h.decode(dec, body, 0, "g", "s", modeDetect, resp)
 		if len(events) != 0 && resp.Accepted != 0 {
 			t.Fatal("decode must not set Accepted")
 		}

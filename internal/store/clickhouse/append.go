@@ -2,13 +2,11 @@ package clickhouse
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/sonde-dev/sonde/internal/event"
 	"github.com/sonde-dev/sonde/internal/store"
@@ -95,9 +93,11 @@ func (d *DB) append(ctx context.Context, b *store.Batch) error {
 	if d.buf != nil {
 		blocks := make([]*block, len(parts))
 		for i, part := range parts {
-			blocks[i] = writers[i].encode(part, ingest)
+			blocks[i] = writers[i].encode(part, ingest, &d.bufs)
 		}
-		if err := d.buf.write(blocks); err != nil {
+		err := d.buf.write(blocks)
+		d.bufs.put(blocks...)
+		if err != nil {
 			return err
 		}
 	} else {
@@ -350,7 +350,9 @@ func (w *groupWriter) insert(ctx context.Context, events []event.Event, ingest i
 }
 
 func (w *groupWriter) send(ctx context.Context, events []event.Event, ingest int64) error {
-	return w.d.insertBlocks(ctx, []*block{w.encode(events, ingest)})
+	b := w.encode(events, ingest, &w.d.bufs)
+	defer w.d.bufs.put(b)
+	return w.d.insertBlocks(ctx, []*block{b})
 }
 
 // insertBlocks inserts blocks of one column list (see block.columnsKey) as
@@ -361,8 +363,9 @@ func (d *DB) insertBlocks(ctx context.Context, blocks []*block) error {
 		return err
 	}
 	defer batch.Abort()
+	var cols columnReader
 	for i, b := range blocks {
-		if err := b.load(batch); err != nil {
+		if err := b.load(batch, &cols); err != nil {
 			return err
 		}
 		if i < len(blocks)-1 {
@@ -381,36 +384,7 @@ func (d *DB) insertBlocks(ctx context.Context, blocks []*block) error {
 // 18.16's SQL would take dozens of nested calls for every string column.
 func needsEscape(ev *event.Event) bool {
 	for j := range ev.Fields {
-		if ev.Fields[j].Kind == event.KindString && hasJSONEscape(ev.Fields[j].Str) {
-			return true
-		}
-	}
-	return false
-}
-
-// hasJSONEscape reports whether s has a byte below 0x20, '"' or '\\'. It
-// tests eight bytes at a time (the "has less" and "has zero" byte tests of
-// Bit Twiddling Hacks): a string field of an access log is long enough for
-// this to matter in the ingest profile.
-func hasJSONEscape(s string) bool {
-	const (
-		ones  = 0x0101010101010101
-		highs = 0x8080808080808080
-	)
-	k := 0
-	if len(s) >= 8 {
-		b := unsafe.Slice(unsafe.StringData(s), len(s))
-		for ; k+8 <= len(b); k += 8 {
-			x := binary.LittleEndian.Uint64(b[k:])
-			q := x ^ (ones * '"')
-			bs := x ^ (ones * '\\')
-			if ((x-ones*0x20)&^x|(q-ones)&^q|(bs-ones)&^bs)&highs != 0 {
-				return true
-			}
-		}
-	}
-	for ; k < len(s); k++ {
-		if c := s[k]; c < 0x20 || c == '"' || c == '\\' {
+		if ev.Fields[j].Kind == event.KindString && event.HasJSONEscape(ev.Fields[j].Str) {
 			return true
 		}
 	}

@@ -73,13 +73,21 @@ type buffer struct {
 type recordPos struct {
 	off  int64
 	size int64
+	rows int
 }
 
 // segmentIndex lists a segment's records by column list, in order.
 type segmentIndex struct {
 	keys    []string // column lists in order of first appearance
 	records map[string][]recordPos
-	done    map[string]bool // column lists already inserted
+	done    map[chunkKey]bool // chunks already inserted
+}
+
+// chunkKey names one INSERT of a segment: a run of records of one column
+// list (see splitRecords).
+type chunkKey struct {
+	columns string
+	first   int // index of its first record
 }
 
 func (ix *segmentIndex) add(key string, pos recordPos) {
@@ -122,7 +130,7 @@ func openBuffer(d *DB) (*buffer, error) {
 		ix := &segmentIndex{}
 		var off int64
 		torn, err := readSegment(s.path, func(blk *block, size int64) error {
-			ix.add(blk.columnsKey(), recordPos{off, size})
+			ix.add(blk.columnsKey(), recordPos{off, size, blk.rows})
 			off += size
 			s.rows += int64(blk.rows)
 			return nil
@@ -183,7 +191,7 @@ func (b *buffer) write(blocks []*block) error {
 	for _, blk := range blocks {
 		start := len(buf)
 		buf = appendRecord(buf, blk)
-		pos = append(pos, recordPos{s.size + int64(start), int64(len(buf) - start)})
+		pos = append(pos, recordPos{s.size + int64(start), int64(len(buf) - start), blk.rows})
 		rows += blk.rows
 	}
 	b.recBuf = buf
@@ -344,8 +352,9 @@ const (
 	codeUnknownDatabase = 81
 )
 
-// insertSegment inserts a segment's blocks, one INSERT per column list,
-// skipping column lists inserted by an earlier attempt.
+// insertSegment inserts a segment's blocks: the records of each column
+// list in up to Options.InsertThreads concurrent INSERTs (see
+// splitRecords), skipping those that an earlier attempt inserted.
 func (b *buffer) insertSegment(ctx context.Context, s *segment) error {
 	ctx, cancel := context.WithTimeout(ctx, b.d.opts.WriteTimeout)
 	defer cancel()
@@ -356,36 +365,95 @@ func (b *buffer) insertSegment(ctx context.Context, s *segment) error {
 	defer f.Close()
 	ix := s.index
 	if ix.done == nil {
-		ix.done = map[string]bool{}
+		ix.done = map[chunkKey]bool{}
 	}
 	for _, key := range ix.keys {
-		if ix.done[key] {
-			continue
-		}
-		err := b.insertRecords(ctx, f, ix.records[key])
+		recs := ix.records[key]
+		chunks := splitRecords(recs, b.d.opts.InsertThreads, b.d.opts.InsertChunkRows)
+		err := b.insertChunks(ctx, f, key, chunks, ix.done)
 		if c := exceptionCode(err); c == codeNoSuchColumn {
 			// A host lacks a column that the metadata names: add the
 			// block's columns where missing and try again.
-			if err = b.repairColumns(ctx, f, ix.records[key][0]); err == nil {
-				err = b.insertRecords(ctx, f, ix.records[key])
+			if err = b.repairColumns(ctx, f, recs[0]); err == nil {
+				err = b.insertChunks(ctx, f, key, chunks, ix.done)
 			}
 		}
 		switch c := exceptionCode(err); {
 		case c == codeUnknownTable || c == codeUnknownDatabase:
 			// Someone dropped the table: these events have nowhere to go.
 			b.log.Error("Dropping buffered events: their table is gone", "segment", s.seq, "error", err)
+			for _, ch := range chunks {
+				ix.done[chunkKey{key, ch.first}] = true
+			}
 		case err != nil:
 			return classify(err)
 		}
-		ix.done[key] = true
 	}
 	return nil
 }
 
-// insertRecords inserts records of one column list as one INSERT.
+// recordChunk is a run of records inserted by one INSERT.
+type recordChunk struct {
+	first int // index of the first record in the column list
+	recs  []recordPos
+}
+
+// splitRecords cuts the records of one column list into at most threads
+// runs of about equal rows, none (but a lone one) under minRows. ClickHouse
+// handles an INSERT on one thread and writes a part when it ends: a few
+// concurrent INSERTs shorten the wait for a large segment, and the floor
+// keeps the parts large enough that merging them stays cheap. The cut
+// depends only on the records, so a retry skips the same chunks.
+func splitRecords(recs []recordPos, threads, minRows int) []recordChunk {
+	total := 0
+	for _, r := range recs {
+		total += r.rows
+	}
+	n := max(1, min(threads, total/max(minRows, 1), len(recs)))
+	chunks := make([]recordChunk, 0, n)
+	first, rows := 0, 0
+	for i, r := range recs {
+		rows += r.rows
+		// Close the chunk once it holds its share of the rows.
+		if len(chunks) < n-1 && rows*n >= total*(len(chunks)+1) {
+			chunks = append(chunks, recordChunk{first, recs[first : i+1]})
+			first = i + 1
+		}
+	}
+	if first < len(recs) {
+		chunks = append(chunks, recordChunk{first, recs[first:]})
+	}
+	return chunks
+}
+
+// insertChunks inserts the chunks not yet done concurrently and marks
+// those that succeed. It returns the first error.
+func (b *buffer) insertChunks(ctx context.Context, f *os.File, key string, chunks []recordChunk, done map[chunkKey]bool) error {
+	errs := make([]error, len(chunks))
+	var wg sync.WaitGroup
+	for i, ch := range chunks {
+		if done[chunkKey{key, ch.first}] {
+			continue
+		}
+		wg.Go(func() { errs[i] = b.insertRecords(ctx, f, ch.recs) })
+	}
+	wg.Wait()
+	for i, ch := range chunks {
+		if errs[i] == nil {
+			done[chunkKey{key, ch.first}] = true
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// insertRecords inserts records of one column list as one INSERT, a Data
+// packet per record.
 func (b *buffer) insertRecords(ctx context.Context, f *os.File, recs []recordPos) error {
-	var buf []byte
-	var batch driver.Batch
+	var (
+		buf   []byte
+		batch driver.Batch
+		cols  columnReader
+	)
 	for i, p := range recs {
 		blk, nb, err := readRecordAt(f, p, buf)
 		buf = nb
@@ -398,7 +466,7 @@ func (b *buffer) insertRecords(ctx context.Context, f *os.File, recs []recordPos
 			}
 			defer batch.Abort()
 		}
-		if err := blk.load(batch); err != nil {
+		if err := blk.load(batch, &cols); err != nil {
 			return err
 		}
 		if i < len(recs)-1 {

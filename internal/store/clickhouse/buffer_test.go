@@ -133,7 +133,10 @@ func TestBufferSurvivesKill(t *testing.T) {
 
 	segs, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
 	require.NotEmpty(t, segs, "the acknowledged events wait in the log")
-	db := open(t, name, func(o *clickhouse.Options) { o.BufferDir = dir })
+	db := open(t, name, func(o *clickhouse.Options) {
+		o.BufferDir = dir
+		o.InsertThreads, o.InsertChunkRows = 4, 300 // the replay as concurrent INSERTs
+	})
 	defer db.Close()
 	require.Equal(t, 2000, count(t, addr1, db, "crash"), "every acknowledged event, once")
 	segs, _ = filepath.Glob(filepath.Join(dir, "*.wal"))

@@ -34,7 +34,11 @@ func TestConformanceBuffered(t *testing.T) {
 			dbs[key] = freshDatabase(t, key)
 			dirs[key] = t.TempDir()
 		}
-		return open(t, dbs[key], func(o *clickhouse.Options) { o.BufferDir = dirs[key]; o.BufferInterval = time.Hour })
+		return open(t, dbs[key], func(o *clickhouse.Options) {
+			o.BufferDir, o.BufferInterval = dirs[key], time.Hour
+			// Every segment of more than one block goes as concurrent INSERTs.
+			o.InsertThreads, o.InsertChunkRows = 3, 1
+		})
 	})
 }
 

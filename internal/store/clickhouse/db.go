@@ -91,6 +91,12 @@ type Options struct {
 	// BufferBytes bounds the log's size: when inserts fall this far behind,
 	// Append refuses batches with store.ErrUnavailable (default 1 GiB).
 	BufferBytes int64
+	// InsertThreads is how many concurrent INSERTs the buffer splits a
+	// segment's events of one group into (default 2), each of at least
+	// InsertChunkRows rows (default 250,000). ClickHouse works through an
+	// INSERT on one thread and writes its part at the end.
+	InsertThreads   int
+	InsertChunkRows int
 	// Logger receives the store's messages (default: none).
 	Logger *slog.Logger
 }
@@ -101,8 +107,9 @@ type Options struct {
 //
 // The port defaults to 9000 and the database to "sonde". Parameters:
 // cluster (see Options.Cluster), compress (see Options.Compression),
-// flush_interval (Options.BufferInterval; 0 turns the buffer off) and
-// flush_rows (Options.BufferRows).
+// flush_interval (Options.BufferInterval; 0 turns the buffer off),
+// flush_rows (Options.BufferRows) and insert_threads
+// (Options.InsertThreads).
 func ParseURL(s string) (Options, error) {
 	rest, ok := strings.CutPrefix(s, "clickhouse://")
 	if !ok {
@@ -153,6 +160,12 @@ func ParseURL(s string) (Options, error) {
 				return Options{}, fmt.Errorf("store URL %q: flush_rows %q: want a positive number", s, v[0])
 			}
 			opts.BufferRows = n
+		case "insert_threads":
+			n, err := strconv.Atoi(v[0])
+			if err != nil || n < 1 || n > 64 {
+				return Options{}, fmt.Errorf("store URL %q: insert_threads %q: want a number from 1 to 64", s, v[0])
+			}
+			opts.InsertThreads = n
 		default:
 			return Options{}, fmt.Errorf("store URL %q: unknown parameter %q", s, k)
 		}
@@ -172,7 +185,8 @@ type DB struct {
 	version ch.ServerVersion
 	log     *slog.Logger
 
-	wmu    sync.Mutex // serializes writes and catalog edits
+	wmu    sync.Mutex    // serializes writes and catalog edits
+	bufs   columnBuffers // guarded by wmu
 	closed atomic.Bool
 	buf    *buffer // nil without Options.BufferDir
 
@@ -245,6 +259,12 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	}
 	if opts.BufferBytes <= 0 {
 		opts.BufferBytes = 1 << 30
+	}
+	if opts.InsertThreads <= 0 {
+		opts.InsertThreads = 2
+	}
+	if opts.InsertChunkRows <= 0 {
+		opts.InsertChunkRows = 250_000
 	}
 	d := &DB{opts: opts, log: opts.Logger}
 	var err error

@@ -97,3 +97,51 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 	})
 }
+
+func TestSplitRecords(t *testing.T) {
+	recs := func(rows ...int) []recordPos {
+		var out []recordPos
+		for i, r := range rows {
+			out = append(out, recordPos{off: int64(i), rows: r})
+		}
+		return out
+	}
+	shape := func(chunks []recordChunk) (firsts, rows []int) {
+		for _, c := range chunks {
+			firsts = append(firsts, c.first)
+			n := 0
+			for _, r := range c.recs {
+				n += r.rows
+			}
+			rows = append(rows, n)
+		}
+		return firsts, rows
+	}
+	cases := []struct {
+		name            string
+		rows            []int
+		threads, floor  int
+		firsts, perPart []int
+	}{
+		{"even halves", []int{100, 100, 100, 100}, 2, 100, []int{0, 2}, []int{200, 200}},
+		{"floor keeps one insert", []int{100, 100, 100, 100}, 2, 300, []int{0}, []int{400}},
+		{"small segment", []int{10}, 4, 100, []int{0}, []int{10}},
+		{"no more chunks than records", []int{1000, 1000}, 4, 1, []int{0, 1}, []int{1000, 1000}},
+		{"uneven records", []int{500, 10, 10, 10, 470}, 2, 100, []int{0, 1}, []int{500, 500}},
+		{"three ways", []int{100, 100, 100, 100, 100, 100}, 3, 100, []int{0, 2, 4}, []int{200, 200, 200}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			chunks := splitRecords(recs(c.rows...), c.threads, c.floor)
+			firsts, rows := shape(chunks)
+			require.Equal(t, c.firsts, firsts)
+			require.Equal(t, c.perPart, rows)
+			n := 0
+			for _, ch := range chunks {
+				require.Equal(t, n, ch.first, "chunks cover the records in order")
+				n += len(ch.recs)
+			}
+			require.Equal(t, len(c.rows), n)
+		})
+	}
+}

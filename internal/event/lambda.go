@@ -28,9 +28,9 @@ func parseLambda(p *Parser, line string) {
 			}
 			switch k {
 			case "TraceId":
-				p.add("@xrayTraceId", String(v))
+				p.addValue("@xrayTraceId", String(v))
 			case "SegmentId":
-				p.add("@xraySegmentId", String(v))
+				p.addValue("@xraySegmentId", String(v))
 			}
 		}
 		return
@@ -40,7 +40,7 @@ func parseLambda(p *Parser, line string) {
 	if !strings.HasPrefix(rest, "RequestId: ") {
 		return
 	}
-	p.add("@type", String(kind))
+	p.addValue("@type", String(kind))
 	for _, part := range splitLambda(rest) {
 		k, v, ok := strings.Cut(part, ": ")
 		if !ok {
@@ -49,13 +49,13 @@ func parseLambda(p *Parser, line string) {
 		switch k {
 		case "RequestId":
 			if sp := strings.IndexByte(v, ' '); sp >= 0 { // "START RequestId: x Version: $LATEST"
-				p.add("@requestId", String(v[:sp]))
+				p.addValue("@requestId", String(v[:sp]))
 				if ver, ok := strings.CutPrefix(v[sp+1:], "Version: "); ok {
-					p.add("@version", String(ver))
+					p.addValue("@version", String(ver))
 				}
 				continue
 			}
-			p.add("@requestId", String(v))
+			p.addValue("@requestId", String(v))
 		case "Duration":
 			addLambdaNumber(p, "@duration", v, " ms", 1)
 		case "Billed Duration":
@@ -80,10 +80,10 @@ func splitLambda(s string) []string {
 func addLambdaNumber(p *Parser, name, v, unit string, scale float64) {
 	v = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), unit))
 	if i, err := strconv.ParseInt(v, 10, 64); err == nil {
-		p.add(name, Int(i*int64(scale)))
+		p.addValue(name, Int(i*int64(scale)))
 		return
 	}
 	if f, err := strconv.ParseFloat(v, 64); err == nil {
-		p.add(name, Float(f*scale))
+		p.addValue(name, Float(f*scale))
 	}
 }

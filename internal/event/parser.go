@@ -54,6 +54,7 @@ type Parser struct {
 	timeKind int    // offset in tpl of that field's kind byte
 	seq      uint32
 
+	val     Value                 // the value of the leaf being parsed
 	arena   []Field               // the chunk fields are appended to
 	retired int                   // fields in chunks replaced since the last Reset
 	escaped bool                  // a string of the current line holds a character JSON escapes
@@ -273,6 +274,7 @@ func (p *Parser) object(depth, pathLen int) error {
 		if p.i >= len(p.s) || p.s[p.i] != '"' {
 			return p.errorf("expected a quoted key")
 		}
+		keyStart := p.i
 		key, err := p.parseString()
 		if err != nil {
 			return err
@@ -280,7 +282,13 @@ func (p *Parser) object(depth, pathLen int) error {
 		if !first {
 			p.tpl = append(p.tpl, ',')
 		}
-		p.tpl = appendQuoted(p.tpl, key)
+		if p.i-len(key) == keyStart+2 {
+			// The key is the line's text between the quotes: no escapes,
+			// so nothing to escape either.
+			p.tpl = append(append(append(p.tpl, '"'), key...), '"')
+		} else {
+			p.tpl = appendQuoted(p.tpl, key)
+		}
 		p.tpl = append(p.tpl, ':')
 		p.i = skipWS(p.s, p.i)
 		if p.i >= len(p.s) || p.s[p.i] != ':' {
@@ -374,25 +382,29 @@ func (p *Parser) value(depth, pathLen, timeRank int) error {
 		if err != nil {
 			return err
 		}
-		p.leaf(stringValue(s), timeRank)
+		setTypedString(&p.val, s)
+		p.leaf(timeRank)
 	case c == '-' || (c >= '0' && c <= '9'):
 		text, isInt, err := p.parseNumber()
 		if err != nil {
 			return err
 		}
-		p.leaf(numberValue(p, text, isInt), timeRank)
+		p.setNumber(text, isInt)
+		p.leaf(timeRank)
 	case c == 't':
 		if !strings.HasPrefix(p.s[p.i:], "true") {
 			return p.errorf("invalid literal")
 		}
 		p.i += 4
-		p.leaf(Bool(true), -1)
+		p.val = Bool(true)
+		p.leaf(-1)
 	case c == 'f':
 		if !strings.HasPrefix(p.s[p.i:], "false") {
 			return p.errorf("invalid literal")
 		}
 		p.i += 5
-		p.leaf(Bool(false), -1)
+		p.val = Bool(false)
+		p.leaf(-1)
 	case c == 'n':
 		if !strings.HasPrefix(p.s[p.i:], "null") {
 			return p.errorf("invalid literal")
@@ -405,23 +417,27 @@ func (p *Parser) value(depth, pathLen, timeRank int) error {
 	return nil
 }
 
-func numberValue(p *Parser, text string, isInt bool) Value {
+// setNumber types a JSON number into p.val.
+func (p *Parser) setNumber(text string, isInt bool) {
+	v := &p.val
 	if isInt {
 		if i, err := strconv.ParseInt(text, 10, 64); err == nil {
-			return Int(i)
+			v.Kind, v.Str, v.X, v.Y = KindInt, "", uint64(i), 0
+			return
 		}
 	}
 	f, err := strconv.ParseFloat(text, 64)
 	if err != nil || math.IsInf(f, 0) {
 		// Out of range for a double: keep the text, and the raw line.
 		p.exact = false
-		return String(text)
+		v.Kind, v.Str, v.X, v.Y = KindString, text, 0, 0
+		return
 	}
-	return Float(f)
+	v.Kind, v.Str, v.X, v.Y = KindFloat, "", math.Float64bits(f), 0
 }
 
-// leaf records a scalar field named p.path.
-func (p *Parser) leaf(v Value, timeRank int) {
+// leaf records a scalar field named p.path, whose value is in p.val.
+func (p *Parser) leaf(timeRank int) {
 	if len(p.arena)-p.start >= p.opts.MaxFields {
 		p.overflow++
 		return
@@ -450,12 +466,19 @@ func (p *Parser) leaf(v Value, timeRank int) {
 		p.timeRank, p.timeIdx = timeRank, len(p.arena)
 		p.timeKind = len(p.tpl) + 1
 	}
-	p.tpl = appendSlotKey(p.tpl, name, v.Kind)
-	p.add(name, v)
+	p.tpl = appendSlotKey(p.tpl, name, p.val.Kind)
+	p.add(name, &p.val)
 }
 
+// addValue appends a field to the current event.
+func (p *Parser) addValue(name string, v Value) { p.add(name, &v) }
+
 // add appends a field to the current event, keeping its fields contiguous.
-func (p *Parser) add(name string, v Value) {
+// It copies the value member by member: a Value just written to memory and
+// copied whole is read back in 16-byte words that straddle how it was
+// written, which stalls the CPU's store forwarding (values are built in
+// p.val for that reason, too).
+func (p *Parser) add(name string, v *Value) {
 	if len(p.arena) == cap(p.arena) {
 		p.retired += p.start
 		grown := make([]Field, 0, max(chunkFields, 2*(len(p.arena)-p.start)))
@@ -465,7 +488,11 @@ func (p *Parser) add(name string, v Value) {
 		}
 		p.arena, p.start = grown, 0
 	}
-	p.arena = append(p.arena, Field{Name: name, Value: v})
+	n := len(p.arena)
+	p.arena = p.arena[:n+1]
+	f := &p.arena[n]
+	f.Name = name
+	f.Kind, f.Str, f.X, f.Y = v.Kind, v.Str, v.X, v.Y
 }
 
 func (p *Parser) intern(b []byte) *nameEntry {
@@ -523,8 +550,12 @@ func (p *Parser) applyTime(ev *Event) {
 	if layout == 0 {
 		return
 	}
-	p.scratch = layout.Append(p.scratch[:0], ms)
-	if string(p.scratch) == text {
+	// ParseTimeText returns a layout only for text that the layout writes
+	// back exactly; a number is checked.
+	if f.Kind != KindString {
+		p.scratch = layout.Append(p.scratch[:0], ms)
+	}
+	if f.Kind == KindString || string(p.scratch) == text {
 		f.Value = Value{Kind: KindTime, X: uint64(layout)}
 		p.tpl[p.timeKind] = byte(KindTime)
 	}

@@ -123,25 +123,35 @@ func putUint64(b []byte, x uint64) {
 // decoder should type its string values with it.
 func TypedString(s string) Value { return stringValue(s) }
 
-func stringValue(s string) Value {
+func stringValue(s string) (v Value) {
+	setTypedString(&v, s)
+	return v
+}
+
+// setTypedString sets v to s typed by TypedString, member by member (see
+// Parser.add).
+func setTypedString(v *Value, s string) {
 	switch len(s) {
 	case 32:
 		if hi, ok := parseHex64(s[:16]); ok {
 			if lo, ok := parseHex64(s[16:]); ok {
-				return Value{Kind: KindID128, X: hi, Y: lo}
+				v.Kind, v.Str, v.X, v.Y = KindID128, "", hi, lo
+				return
 			}
 		}
 	case 16:
 		if x, ok := parseHex64(s); ok {
-			return Value{Kind: KindID64, X: x}
+			v.Kind, v.Str, v.X, v.Y = KindID64, "", x, 0
+			return
 		}
 	}
 	if len(s) >= 7 && len(s) <= 15 {
 		if ip, ok := parseIPv4(s); ok {
-			return Value{Kind: KindIPv4, X: uint64(ip)}
+			v.Kind, v.Str, v.X, v.Y = KindIPv4, "", uint64(ip), 0
+			return
 		}
 	}
-	return String(s)
+	v.Kind, v.Str, v.X, v.Y = KindString, s, 0, 0
 }
 
 // parseHex64 parses exactly 16 lowercase hex digits. It looks each byte up

@@ -22,7 +22,8 @@ import (
 // writes every INSERT as a new part and merges parts in the background;
 // small inserts cost it several times the CPU of the insert itself in
 // merges. So Append writes its blocks to a local write-ahead log (wal.go)
-// and returns once they are synced there; a flusher inserts the log's
+// and returns once they are synced there (written, with
+// Options.BufferNoFsync); a flusher inserts the log's
 // segments, each as one INSERT per column list, when a segment gets
 // Options.BufferRows rows or Options.BufferInterval old, and deletes a
 // segment once ClickHouse confirmed it. After a crash, Open inserts what
@@ -47,6 +48,7 @@ type buffer struct {
 	interval time.Duration
 	maxRows  int64
 	maxBytes int64
+	fsync    bool
 	log      *slog.Logger
 
 	// segMu guards the segment that takes appends. The flusher takes it,
@@ -115,7 +117,7 @@ func openBuffer(d *DB) (*buffer, error) {
 		return nil, err
 	}
 	b := &buffer{
-		d: d, dir: o.BufferDir, lock: lock, interval: o.BufferInterval, maxRows: int64(o.BufferRows), maxBytes: o.BufferBytes,
+		d: d, dir: o.BufferDir, lock: lock, interval: o.BufferInterval, maxRows: int64(o.BufferRows), maxBytes: o.BufferBytes, fsync: !o.BufferNoFsync,
 		log: d.log.With("buffer", o.BufferDir), changed: make(chan struct{}),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), nextSeq: 1,
 	}
@@ -171,7 +173,8 @@ func (b *buffer) usable() error {
 	return nil
 }
 
-// write logs blocks and syncs them: once it returns nil they are durable.
+// write logs blocks: once it returns nil they outlive this process (and,
+// with fsync, the machine).
 func (b *buffer) write(blocks []*block) error {
 	b.segMu.Lock()
 	defer b.segMu.Unlock()
@@ -198,7 +201,7 @@ func (b *buffer) write(blocks []*block) error {
 	if cap(b.recBuf) > 64<<20 {
 		b.recBuf = nil // do not keep a huge buffer for the next write
 	}
-	if err := s.write(buf, rows); err != nil {
+	if err := s.write(buf, rows, b.fsync); err != nil {
 		return err
 	}
 	for i, blk := range blocks {

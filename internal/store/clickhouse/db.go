@@ -91,6 +91,13 @@ type Options struct {
 	// BufferBytes bounds the log's size: when inserts fall this far behind,
 	// Append refuses batches with store.ErrUnavailable (default 1 GiB).
 	BufferBytes int64
+	// BufferNoFsync acknowledges a batch once it is written to the log,
+	// without syncing the log to disk first: it then survives a crash or
+	// kill -9 of sonde, but not a crash of the machine. That is the
+	// durability ClickHouse gives its own inserts, which it does not sync
+	// either (fsync_after_insert is off by default); it saves the disk
+	// writes of a log that is deleted seconds later.
+	BufferNoFsync bool
 	// InsertThreads is how many concurrent INSERTs the buffer splits a
 	// segment's events of one group into (default 2), each of at least
 	// InsertChunkRows rows (default 250,000). ClickHouse works through an
@@ -108,8 +115,8 @@ type Options struct {
 // The port defaults to 9000 and the database to "sonde". Parameters:
 // cluster (see Options.Cluster), compress (see Options.Compression),
 // flush_interval (Options.BufferInterval; 0 turns the buffer off),
-// flush_rows (Options.BufferRows) and insert_threads
-// (Options.InsertThreads).
+// flush_rows (Options.BufferRows), fsync (true, the default, or false:
+// Options.BufferNoFsync) and insert_threads (Options.InsertThreads).
 func ParseURL(s string) (Options, error) {
 	rest, ok := strings.CutPrefix(s, "clickhouse://")
 	if !ok {
@@ -160,6 +167,12 @@ func ParseURL(s string) (Options, error) {
 				return Options{}, fmt.Errorf("store URL %q: flush_rows %q: want a positive number", s, v[0])
 			}
 			opts.BufferRows = n
+		case "fsync":
+			b, err := strconv.ParseBool(v[0])
+			if err != nil {
+				return Options{}, fmt.Errorf("store URL %q: fsync %q: want true or false", s, v[0])
+			}
+			opts.BufferNoFsync = !b
 		case "insert_threads":
 			n, err := strconv.Atoi(v[0])
 			if err != nil || n < 1 || n > 64 {

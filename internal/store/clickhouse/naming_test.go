@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -33,7 +34,7 @@ func TestColumnNames(t *testing.T) {
 }
 
 func TestParseURL(t *testing.T) {
-	opts, err := ParseURL("clickhouse://u:p@ch1:9000,ch2/logs?cluster=main&compress=zstd")
+	opts, err := ParseURL("clickhouse://u:p@ch1:9000,ch2/logs?cluster=main&compress=zstd&fsync=false&flush_rows=5000&flush_interval=1s&insert_threads=3")
 	require.NoError(t, err)
 	require.Equal(t, []string{"ch1:9000", "ch2:9000"}, opts.Addrs)
 	require.Equal(t, "logs", opts.Database)
@@ -41,7 +42,16 @@ func TestParseURL(t *testing.T) {
 	require.Equal(t, "zstd", opts.Compression)
 	require.Equal(t, "u", opts.Username)
 	require.Equal(t, "p", opts.Password)
-	for _, bad := range []string{"duckdb:///x", "clickhouse:///db", "clickhouse://h/db?shards=2", "clickhouse://h/a`b"} {
+	require.True(t, opts.BufferNoFsync)
+	require.Equal(t, 5000, opts.BufferRows)
+	require.Equal(t, time.Second, opts.BufferInterval)
+	require.Equal(t, 3, opts.InsertThreads)
+	opts, err = ParseURL("clickhouse://h/db?flush_interval=0")
+	require.NoError(t, err)
+	require.True(t, opts.NoBuffer)
+	require.False(t, opts.BufferNoFsync, "the log is synced unless fsync=false")
+	for _, bad := range []string{"duckdb:///x", "clickhouse:///db", "clickhouse://h/db?shards=2", "clickhouse://h/a`b",
+		"clickhouse://h/db?fsync=sometimes", "clickhouse://h/db?insert_threads=0", "clickhouse://h/db?flush_rows=-1"} {
 		_, err := ParseURL(bad)
 		require.Error(t, err, bad)
 	}

@@ -26,7 +26,8 @@ import (
 //	table | rows | columns | per column: name, type, data length, data
 //
 // A segment is written by one process (the directory is locked), synced
-// before Append returns, and deleted once every block in it was inserted.
+// (only written, with Options.BufferNoFsync) before Append returns, and deleted
+// once every block in it was inserted.
 // A record cut short by a crash was never acknowledged: reading stops there.
 
 const (
@@ -88,21 +89,25 @@ func appendRecord(buf []byte, b *block) []byte {
 	return buf
 }
 
-// write appends encoded records and syncs them to disk. On failure the
+// write appends encoded records, and syncs them to disk if asked. On failure the
 // segment is cut back to what it held, so that no partial record stays.
-func (s *segment) write(records []byte, rows int) error {
+func (s *segment) write(records []byte, rows int, sync bool) error {
 	if _, err := s.f.Write(records); err != nil {
 		s.f.Truncate(s.size)
 		s.f.Seek(s.size, io.SeekStart)
 		return fmt.Errorf("write log segment: %w", err)
 	}
-	if err := s.f.Sync(); err != nil {
-		// The kernel may have dropped the pages: the segment cannot be
-		// trusted to hold what it should. Report it; the caller fails the
-		// batch, and the next write rewrites from the last good size.
-		s.f.Truncate(s.size)
-		s.f.Seek(s.size, io.SeekStart)
-		return fmt.Errorf("sync log segment: %w", err)
+	// Without sync the records are in the kernel's page cache, which
+	// outlives this process.
+	if sync {
+		if err := s.f.Sync(); err != nil {
+			// The kernel may have dropped the pages: the segment cannot be
+			// trusted to hold what it should. Report it; the caller fails
+			// the batch, and the next write rewrites from the last good size.
+			s.f.Truncate(s.size)
+			s.f.Seek(s.size, io.SeekStart)
+			return fmt.Errorf("sync log segment: %w", err)
+		}
 	}
 	if s.size == 0 {
 		s.first = time.Now()

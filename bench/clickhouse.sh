@@ -3,8 +3,9 @@
 # a fresh ClickHouse server (scripts/clickhouse.sh, zstd on):
 #
 #  1. baseline: clickhouse-client ... FORMAT JSONEachRow of the file into a
-#     table of the same layout (MergeTree by day, sorted by time, Nullable
-#     typed columns named as the JSON keys);
+#     table of the same layout as sonde's (MergeTree by day, sorted by hour,
+#     service, route, method and time (LAYOUT=time: by time), Nullable typed
+#     columns named as the JSON keys);
 #  2. sonde: the file posted as NDJSON in batches of 10,000 (bench/loadlogs)
 #     to sonde's HTTP ingest (handler, pipeline, store) writing to ClickHouse
 #     through its insert buffer, timed until every event is in ClickHouse;
@@ -14,6 +15,8 @@
 #
 #   bench/clickhouse.sh [N]     GENLOGS=dir  CONCURRENCY=4  CH_PORT=port  HTTP_PORT=port
 #   STORE_PARAMS='?flush_interval=0'   store URL parameters (this one: no buffer)
+#   LAYOUT=time                 both tables sorted by time only (sonde: sort=time);
+#                               default endpoint, as sonde sorts access logs
 #   CLICKHOUSE_ZSTD_LEVEL=9     zstd level of merged parts (scripts/clickhouse.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +39,13 @@ while True:
         pass
 PY
 }
+LAYOUT=${LAYOUT:-endpoint}
+case "$LAYOUT" in
+  endpoint) ORDER="(intDiv(ts, 3600000), assumeNotNull(service), assumeNotNull(route), assumeNotNull(method), ts)" ;;
+  time) ORDER="ts"
+    P=${STORE_PARAMS:-}; [[ "$P" == *\?* ]] && STORE_PARAMS="$P&sort=time" || STORE_PARAMS="?sort=time" ;;
+  *) echo "LAYOUT must be endpoint or time" >&2; exit 2 ;;
+esac
 CH_PORT=${CH_PORT:-$(free_ports 2)}
 HTTP_PORT=${HTTP_PORT:-$(free_ports 1)}
 mkdir -p "$OUT"
@@ -65,7 +75,7 @@ now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" -v t="${3:-1}" 'BEGIN {printf "%.2f", (b - a) / t}'; }
 bytes_of() { chq "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = '$1' AND table = '$2'"; }
 
-echo "ClickHouse $(chq 'SELECT version()'), $N lines ($(awk -v n="$N" -v f="$(stat -c %s "$LOGS")" 'BEGIN {printf "%.0f", f / n}') B/line raw), load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "ClickHouse $(chq 'SELECT version()'), $N lines ($(awk -v n="$N" -v f="$(stat -c %s "$LOGS")" 'BEGIN {printf "%.0f", f / n}') B/line raw), layout: $LAYOUT, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # 1. Baseline.
 chq "CREATE DATABASE base"
@@ -74,7 +84,7 @@ chq "CREATE TABLE base.logs (
   route Nullable(String), status Nullable(Int64), latency_ms Nullable(Float64), bytes Nullable(Int64),
   client_ip Nullable(String), user_agent Nullable(String), trace_id Nullable(String), message Nullable(String),
   ts Int64 MATERIALIZED toInt64(parseDateTimeBestEffort(assumeNotNull(timestamp))) * 1000 + toInt64(substring(assumeNotNull(timestamp), 21, 3))
-) ENGINE = MergeTree PARTITION BY intDiv(ts, 86400000) ORDER BY ts"
+) ENGINE = MergeTree PARTITION BY intDiv(ts, 86400000) ORDER BY $ORDER"
 C0=$(cpu "$CH_PID"); T0=$(now)
 /usr/bin/time -o "$OUT/client.time" -f "%U %S" \
   clickhouse-client --port "$CH_PORT" --query "INSERT INTO base.logs (timestamp, service, level, method, route, status, latency_ms, bytes, client_ip, user_agent, trace_id, message) FORMAT JSONEachRow" < "$LOGS"

@@ -61,6 +61,9 @@ func openStore(ctx context.Context, url, bufferDir string) (*clickhouse.DB, erro
 	if !opts.NoBuffer {
 		opts.BufferDir = bufferDir
 	}
+	if !opts.SortByTime {
+		opts.SortFields = config.Default().REDMetrics.Fields.Endpoint() // as sonde serve
+	}
 	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return clickhouse.Open(ctx, opts)
 }

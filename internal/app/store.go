@@ -24,6 +24,10 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (store
 			return nil, err
 		}
 		opts.DefaultRetentionDays = cfg.Retention.Default.Days()
+		if !opts.SortByTime {
+			// Rows of one endpoint lie together (see clickhouse.Options.SortFields).
+			opts.SortFields = cfg.REDMetrics.Fields.Endpoint()
+		}
 		opts.Logger = log
 		if !opts.NoBuffer {
 			// Inserts are buffered in a local log, acknowledged once

@@ -75,6 +75,29 @@ var DefaultREDFields = REDFields{
 		"latency_us", "duration_us", "duration_ns", "latency_seconds", "duration_seconds"},
 }
 
+// WithDefaults returns f with each list left empty replaced by the one of
+// DefaultREDFields.
+func (f REDFields) WithDefaults() REDFields {
+	or := func(l, d []string) []string {
+		if l == nil {
+			return d
+		}
+		return l
+	}
+	d := DefaultREDFields
+	return REDFields{
+		Service: or(f.Service, d.Service), Method: or(f.Method, d.Method), Route: or(f.Route, d.Route),
+		Path: or(f.Path, d.Path), Status: or(f.Status, d.Status), Latency: or(f.Latency, d.Latency),
+	}
+}
+
+// Endpoint lists the candidate names of the fields that say which endpoint
+// a request went to: its service, route and method (defaults filled in).
+func (f REDFields) Endpoint() [][]string {
+	f = f.WithDefaults()
+	return [][]string{f.Service, f.Route, f.Method}
+}
+
 // The parts of a request an access log line may give.
 const (
 	roleService = iota
@@ -228,15 +251,9 @@ func newREDDeriver(opts REDOptions) (*redDeriver, error) {
 			r.spans = true
 		}
 	}
-	f := opts.Fields
+	f := opts.Fields.WithDefaults()
 	lists := [nRoles][]string{f.Service, f.Method, f.Route, f.Path, f.Status, f.Latency}
-	defaults := [nRoles][]string{DefaultREDFields.Service, DefaultREDFields.Method, DefaultREDFields.Route,
-		DefaultREDFields.Path, DefaultREDFields.Status, DefaultREDFields.Latency}
-	for role := range lists {
-		names := lists[role]
-		if names == nil {
-			names = defaults[role]
-		}
+	for role, names := range lists {
 		for prio, spec := range names {
 			name, scale := spec, 0.0
 			if role == roleLatency {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -153,7 +154,7 @@ type shapeSlots struct {
 // prepare creates the group, its columns and shapes as needed.
 func (w *groupWriter) prepare(ctx context.Context, events []event.Event) error {
 	name := events[0].Group
-	if err := w.ensureGroup(ctx, name); err != nil {
+	if err := w.ensureGroup(ctx, name, events); err != nil {
 		return err
 	}
 	w.pos = map[fieldKind]int{}
@@ -209,13 +210,24 @@ func (w *groupWriter) prepare(ctx context.Context, events []event.Event) error {
 	return w.registerShapes(ctx, newShapes)
 }
 
-func (w *groupWriter) ensureGroup(ctx context.Context, name string) error {
+// ensureGroup creates the group of events unless it exists. Its table
+// starts with the system columns and the sort columns that the events
+// give (see Options.SortFields); the other fields become columns as
+// they come. Another server may create the table at the same time, with
+// other sort columns: the first one wins, and columns missing from it are
+// added like any new field.
+func (w *groupWriter) ensureGroup(ctx context.Context, name string, events []event.Event) error {
 	if w.g = w.cat.groups[name]; w.g != nil {
 		return nil
 	}
 	d := w.d
 	g := d.newGroup(name, time.Now().UnixMilli(), 0)
-	if err := d.createTable(ctx, g.table, groupColumns, groupEngine, groupShardKey); err != nil {
+	sortCols := d.sortColumns(events)
+	columns := groupColumns
+	for _, c := range sortCols {
+		columns += ", " + quoteIdent(c) + " " + sqlType(event.KindString)
+	}
+	if err := d.createTable(ctx, g.table, columns, groupEngine(sortCols), groupShardKey); err != nil {
 		return fmt.Errorf("create group %q: %w", name, err)
 	}
 	q := "INSERT INTO " + d.full("_groups") + " (name, tbl, created, retention_days, updated)"
@@ -227,6 +239,35 @@ func (w *groupWriter) ensureGroup(ctx context.Context, name string) error {
 	w.cloned[g] = true
 	w.g = g
 	return nil
+}
+
+// sortColumns picks the sort columns of a new group's table: for each role
+// of Options.SortFields, the first candidate that is a string field of the
+// first events.
+func (d *DB) sortColumns(events []event.Event) []string {
+	if len(d.opts.SortFields) == 0 {
+		return nil
+	}
+	have := map[string]bool{}
+	for i := range events[:min(len(events), 100)] {
+		for _, f := range events[i].Fields {
+			if f.Kind == event.KindString {
+				have[f.Name] = true
+			}
+		}
+	}
+	var cols []string
+	for _, role := range d.opts.SortFields {
+		for _, name := range role {
+			if have[name] {
+				if c := columnName(name, event.KindString); !slices.Contains(cols, c) {
+					cols = append(cols, c)
+				}
+				break
+			}
+		}
+	}
+	return cols
 }
 
 // addColumns adds the columns of new field kinds to the group's tables,

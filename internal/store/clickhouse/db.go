@@ -98,6 +98,18 @@ type Options struct {
 	// either (fsync_after_insert is off by default); it saves the disk
 	// writes of a log that is deleted seconds later.
 	BufferNoFsync bool
+	// SortFields names, by role, the string fields that sort a new group's
+	// table within each hour: for each role the first candidate that the
+	// group's first batch has is a column of the sort key, before the
+	// time. sonde passes the service, route and method names of access
+	// logs (red_metrics.fields): rows of one endpoint lie together, which
+	// compresses their messages and latencies better and lets ClickHouse
+	// skip other endpoints' granules. Empty: tables are sorted by time.
+	SortFields [][]string
+	// SortByTime says that the URL asked for tables sorted by time only
+	// (sort=time): the caller leaves SortFields empty. Such tables take
+	// less of ClickHouse's CPU to insert into and merge, and more disk.
+	SortByTime bool
 	// InsertThreads is how many concurrent INSERTs the buffer splits a
 	// segment's events of one group into (default 2), each of at least
 	// InsertChunkRows rows (default 250,000). ClickHouse works through an
@@ -116,7 +128,8 @@ type Options struct {
 // cluster (see Options.Cluster), compress (see Options.Compression),
 // flush_interval (Options.BufferInterval; 0 turns the buffer off),
 // flush_rows (Options.BufferRows), fsync (true, the default, or false:
-// Options.BufferNoFsync) and insert_threads (Options.InsertThreads).
+// Options.BufferNoFsync), insert_threads (Options.InsertThreads) and sort
+// (endpoint, the default, or time: Options.SortByTime).
 func ParseURL(s string) (Options, error) {
 	rest, ok := strings.CutPrefix(s, "clickhouse://")
 	if !ok {
@@ -173,6 +186,14 @@ func ParseURL(s string) (Options, error) {
 				return Options{}, fmt.Errorf("store URL %q: fsync %q: want true or false", s, v[0])
 			}
 			opts.BufferNoFsync = !b
+		case "sort":
+			switch v[0] {
+			case "endpoint":
+			case "time":
+				opts.SortByTime = true
+			default:
+				return Options{}, fmt.Errorf("store URL %q: sort %q: want endpoint or time", s, v[0])
+			}
 		case "insert_threads":
 			n, err := strconv.Atoi(v[0])
 			if err != nil || n < 1 || n > 64 {

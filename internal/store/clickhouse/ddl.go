@@ -15,8 +15,20 @@ const dayMillis = 86_400_000
 // groupColumns are the system columns of every group's table.
 const groupColumns = "ts Int64, ingest Int64, stream String, msg Nullable(String), shape Nullable(Int32)"
 
-// groupEngine partitions by UTC day, which is what retention drops.
-const groupEngine = "MergeTree PARTITION BY intDiv(ts, 86400000) ORDER BY ts"
+// groupEngine partitions by UTC day, which is what retention drops, and
+// sorts by time, or by hour and then the sort columns (see
+// Options.SortFields) and time. A sort key holds no Nullable column, so
+// the sort columns enter it through assumeNotNull (NULL sorts as '').
+func groupEngine(sortCols []string) string {
+	if len(sortCols) == 0 {
+		return "MergeTree PARTITION BY intDiv(ts, 86400000) ORDER BY ts"
+	}
+	key := []string{"intDiv(ts, 3600000)"}
+	for _, c := range sortCols {
+		key = append(key, "assumeNotNull("+quoteIdent(c)+")")
+	}
+	return "MergeTree PARTITION BY intDiv(ts, 86400000) ORDER BY (" + strings.Join(append(key, "ts"), ", ") + ")"
+}
 
 // groupShardKey sends all the events of one Append to one shard (they share
 // their ingest time), so that a batch is one insert into one table in a

@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sonde-dev/sonde/internal/derive"
 	"github.com/sonde-dev/sonde/internal/store/clickhouse"
 )
 
@@ -118,11 +119,13 @@ func freshDatabase(t testing.TB, name string) string {
 	return db
 }
 
-// open opens a store on the first server.
+// open opens a store on the first server, with the sort fields sonde serve
+// passes.
 func open(t testing.TB, database string, edit ...func(*clickhouse.Options)) *clickhouse.DB {
 	t.Helper()
 	needServer(t)
-	opts := clickhouse.Options{Addrs: []string{addr1}, Database: database, Refresh: 50 * time.Millisecond, WriteTimeout: 20 * time.Second}
+	opts := clickhouse.Options{Addrs: []string{addr1}, Database: database, Refresh: 50 * time.Millisecond, WriteTimeout: 20 * time.Second,
+		SortFields: derive.REDFields{}.Endpoint()}
 	for _, e := range edit {
 		e(&opts)
 	}

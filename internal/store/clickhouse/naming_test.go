@@ -34,7 +34,7 @@ func TestColumnNames(t *testing.T) {
 }
 
 func TestParseURL(t *testing.T) {
-	opts, err := ParseURL("clickhouse://u:p@ch1:9000,ch2/logs?cluster=main&compress=zstd&fsync=false&flush_rows=5000&flush_interval=1s&insert_threads=3")
+	opts, err := ParseURL("clickhouse://u:p@ch1:9000,ch2/logs?cluster=main&compress=zstd&fsync=false&flush_rows=5000&flush_interval=1s&insert_threads=3&sort=time")
 	require.NoError(t, err)
 	require.Equal(t, []string{"ch1:9000", "ch2:9000"}, opts.Addrs)
 	require.Equal(t, "logs", opts.Database)
@@ -46,12 +46,13 @@ func TestParseURL(t *testing.T) {
 	require.Equal(t, 5000, opts.BufferRows)
 	require.Equal(t, time.Second, opts.BufferInterval)
 	require.Equal(t, 3, opts.InsertThreads)
+	require.True(t, opts.SortByTime)
 	opts, err = ParseURL("clickhouse://h/db?flush_interval=0")
 	require.NoError(t, err)
 	require.True(t, opts.NoBuffer)
 	require.False(t, opts.BufferNoFsync, "the log is synced unless fsync=false")
 	for _, bad := range []string{"duckdb:///x", "clickhouse:///db", "clickhouse://h/db?shards=2", "clickhouse://h/a`b",
-		"clickhouse://h/db?fsync=sometimes", "clickhouse://h/db?insert_threads=0", "clickhouse://h/db?flush_rows=-1"} {
+		"clickhouse://h/db?fsync=sometimes", "clickhouse://h/db?insert_threads=0", "clickhouse://h/db?flush_rows=-1", "clickhouse://h/db?sort=route"} {
 		_, err := ParseURL(bad)
 		require.Error(t, err, bad)
 	}

@@ -29,7 +29,8 @@ func (d *DB) SetRetention(ctx context.Context, name string, days int) error {
 	next := d.cat.Load().edit()
 	cloned := map[*group]bool{}
 	w := &groupWriter{d: d, cat: next, cloned: cloned}
-	if err := w.ensureGroup(ctx, name); err != nil {
+	// A group created here, before any event, is sorted by time.
+	if err := w.ensureGroup(ctx, name, nil); err != nil {
 		return fmt.Errorf("set retention of %q: %w", name, err)
 	}
 	g := next.mutable(w.g, cloned)

@@ -18,7 +18,7 @@ const groupColumns = "ts Int64, ingest Int64, stream String, msg Nullable(String
 // groupEngine partitions by UTC day, which is what retention drops, and
 // sorts by time, or by hour and then the sort columns (see
 // Options.SortFields) and time. A sort key holds no Nullable column, so
-// the sort columns enter it through assumeNotNull (NULL sorts as ”).
+// the sort columns enter it through assumeNotNull (NULL sorts as the empty string).
 func groupEngine(sortCols []string) string {
 	if len(sortCols) == 0 {
 		return "MergeTree PARTITION BY intDiv(ts, 86400000) ORDER BY ts"

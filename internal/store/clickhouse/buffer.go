@@ -23,13 +23,13 @@ import (
 // small inserts cost it several times the CPU of the insert itself in
 // merges. So Append writes its blocks to a local write-ahead log (wal.go)
 // and returns once they are synced there (written, with
-// Options.BufferNoFsync); a flusher inserts the log's
-// segments, each as one INSERT per column list, when a segment gets
-// Options.BufferRows rows or Options.BufferInterval old, and deletes a
-// segment once ClickHouse confirmed it. After a crash, Open inserts what
+// Options.BufferNoFsync); a flusher inserts the log's segments, each as a
+// few large INSERTs per column list (see insertSegment), when a segment
+// gets Options.BufferRows rows or Options.BufferInterval old, and deletes
+// a segment once ClickHouse confirmed it. After a crash, Open inserts what
 // the log still holds.
 //
-// The blocks of one column list of a segment are inserted once. A crash of
+// Each block of a segment is inserted once. A crash of
 // sonde while a segment is being inserted may insert its blocks again when
 // the log is replayed: ClickHouse 18.16 keeps the blocks of an INSERT whose
 // client went away, and ClickHouse writes a part on its own whenever an

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -462,4 +463,24 @@ func TestInvalidUTF8InJSONValues(t *testing.T) {
 	require.Equal(t, "x\uFFFDy", v.Str, "values are repaired too")
 	require.Nil(t, ev.Shape, "the repaired line is kept as text")
 	require.Equal(t, "{\"a\":\"x\uFFFDy\",\"b\":1}", ev.Message)
+}
+
+// FuzzParseDecimal checks the fast path against strconv.ParseFloat.
+func FuzzParseDecimal(f *testing.F) {
+	for _, s := range []string{"492.62", "-0.0", "0.001", "123456789012345", "1234567890.12345", "9007199254740993", "1.", ".5", "1e5", "-", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseDecimal(s)
+		if !ok {
+			return
+		}
+		want, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			t.Fatalf("%q: fast path gives %v, strconv fails: %v", s, got, err)
+		}
+		if math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("%q: fast path gives %v, strconv %v", s, got, want)
+		}
+	})
 }

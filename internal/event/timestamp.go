@@ -189,11 +189,11 @@ func parseFastUTC(s string) (int64, TimeLayout, bool) {
 	default:
 		return 0, 0, false
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, 0, time.UTC)
-	if t.Day() != day {
+	if day > daysIn(month, year) {
 		return 0, 0, false // 31 February and friends
 	}
-	ms := t.UnixMilli() + int64(frac)
+	secs := daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec)
+	ms := secs*1000 + int64(frac)
 	var layout TimeLayout
 	switch {
 	case tee && rest == "Z" && fracDigits == 3:
@@ -204,6 +204,38 @@ func parseFastUTC(s string) (int64, TimeLayout, bool) {
 		layout = LayoutSpaceMilli
 	}
 	return ms, layout, true
+}
+
+// daysFromCivil is the number of days from 1970-01-01 to a date of the
+// proleptic Gregorian calendar (Howard Hinnant's days_from_civil): what
+// time.Date computes, without its normalisation, on the ingest hot path.
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 {
+		era = (y - 399) / 400
+	}
+	yoe := y - era*400
+	mp := (m + 9) % 12 // March is 0
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
+}
+
+// daysIn is the number of days of a month.
+func daysIn(m, y int) int {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 // appendRFC3339Milli is time.Format("2006-01-02T15:04:05.000Z") without

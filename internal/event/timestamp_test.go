@@ -1,6 +1,10 @@
 package event
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+	"time"
+)
 
 // FuzzParseTimeText checks ParseTimeText's promise, which the parser relies
 // on to store a timestamp field as its layout only: a returned layout
@@ -14,6 +18,16 @@ func FuzzParseTimeText(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		if ms, _, ok := parseFastUTC(s); ok {
+			// The date arithmetic agrees with package time.
+			var y, mo, d, h, mi, sec int
+			fmt.Sscanf(s[:19], "%4d-%2d-%2d", &y, &mo, &d)
+			fmt.Sscanf(s[11:19], "%2d:%2d:%2d", &h, &mi, &sec)
+			want := time.Date(y, time.Month(mo), d, h, mi, sec, 0, time.UTC).UnixMilli()
+			if whole := ms - (ms%1000+1000)%1000; whole != want { // the fraction cut
+				t.Fatalf("%q: %d, package time says %d", s, ms, want)
+			}
+		}
 		ms, layout, ok := ParseTimeText(s)
 		if !ok || layout == 0 {
 			return
@@ -22,4 +36,19 @@ func FuzzParseTimeText(f *testing.F) {
 			t.Fatalf("%q parsed as %d in layout %d writes back as %q", s, ms, layout, back)
 		}
 	})
+}
+
+// TestDaysFromCivil compares the date arithmetic with package time over
+// every day of several centuries, leap years included.
+func TestDaysFromCivil(t *testing.T) {
+	for d := time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC); d.Year() < 2500; d = d.AddDate(0, 0, 1) {
+		want := d.Unix() / 86400
+		if got := daysFromCivil(d.Year(), int(d.Month()), d.Day()); got != want {
+			t.Fatalf("%s: got %d, want %d", d.Format(time.DateOnly), got, want)
+		}
+		last := d.AddDate(0, 1, -d.Day()) // the month's last day
+		if daysIn(int(d.Month()), d.Year()) != last.Day() {
+			t.Fatalf("%s: %d days, want %d", d.Format("2006-01"), daysIn(int(d.Month()), d.Year()), last.Day())
+		}
+	}
 }

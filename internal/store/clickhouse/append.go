@@ -16,7 +16,9 @@ import (
 // batchKeyDays is how long batch keys are remembered for duplicate checks.
 const batchKeyDays = 7
 
-// systemColumns come first in every insert, in this order.
+// systemColumns are the columns of every group's table that hold no
+// field. They come first in an insert, in this order; the stream and the
+// message may be left out (see encode).
 var systemColumns = []string{store.ColTime, store.ColIngest, store.ColStream, store.ColMessage, store.ColShape}
 
 // Append implements store.Store. It first makes sure that every group,

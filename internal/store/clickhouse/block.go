@@ -10,6 +10,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/sonde-dev/sonde/internal/event"
+	"github.com/sonde-dev/sonde/internal/store"
 )
 
 // block is the events of one group of one Append as ClickHouse's Native
@@ -212,6 +213,13 @@ func (p *columnBuffers) get(n int) []byte {
 	return make([]byte, 0, n)
 }
 
+// release takes back one buffer that is no longer used.
+func (p *columnBuffers) release(b []byte) {
+	if cap(b) <= maxKeptBuffer {
+		p.free = append(p.free, b)
+	}
+}
+
 // put takes back the buffers of blocks that are no longer used.
 func (p *columnBuffers) put(blocks ...*block) {
 	for _, b := range blocks {
@@ -230,15 +238,14 @@ func appendString(dst []byte, s string) []byte {
 }
 
 // encode builds the block of a group's events: the system columns, then a
-// column per field kind of the group writer. Its buffers come from bufs.
+// column per field kind of the group writer. The stream and message
+// columns are left out when no event has one: ClickHouse fills in their
+// defaults (” and NULL), and nobody decodes, sends or parses a value per
+// row for nothing. Its buffers come from bufs.
 func (w *groupWriter) encode(events []event.Event, ingest int64, bufs *columnBuffers) *block {
 	n := len(events)
 	b := &block{table: w.g.table, rows: n}
-	b.names = append(append(b.names, systemColumns...), w.cols...)
-	b.types = append(b.types, "Int64", "Int64", "String", "Nullable(String)", "Nullable(Int32)")
-	for _, k := range w.kinds {
-		b.types = append(b.types, sqlType(k))
-	}
+	hasStream, hasMsg := false, false
 	ts := bufs.get(8 * n)
 	ing := bufs.get(8 * n)
 	stream := bufs.get(n)
@@ -253,6 +260,7 @@ func (w *groupWriter) encode(events []event.Event, ingest int64, bufs *columnBuf
 		ts = binary.LittleEndian.AppendUint64(ts, uint64(ev.Time))
 		ing = binary.LittleEndian.AppendUint64(ing, uint64(ingest))
 		stream = appendString(stream, ev.Stream)
+		hasStream = hasStream || ev.Stream != ""
 		var slots *shapeSlots
 		if ev.Shape != nil {
 			slots = w.shapes[ev.Shape]
@@ -266,6 +274,7 @@ func (w *groupWriter) encode(events []event.Event, ingest int64, bufs *columnBuf
 		}
 		shape[i] = 1
 		shape = append(shape, 0, 0, 0, 0)
+		hasMsg = true
 		if ev.Shape != nil {
 			// A JSON event that SQL will not rebuild keeps the text that
 			// Rebuild writes, as if it were rebuilt.
@@ -278,9 +287,28 @@ func (w *groupWriter) encode(events []event.Event, ingest int64, bufs *columnBuf
 			cols[w.pos[fieldKind{f.Name, f.Kind}]].set(i, f.Value)
 		}
 	}
-	b.data = append(b.data, ts, ing, stream, msg.finish(n), shape)
+	b.add(store.ColTime, "Int64", ts)
+	b.add(store.ColIngest, "Int64", ing)
+	if hasStream {
+		b.add(store.ColStream, "String", stream)
+	} else {
+		bufs.release(stream)
+	}
+	if hasMsg {
+		b.add(store.ColMessage, "Nullable(String)", msg.finish(n))
+	} else {
+		bufs.release(msg.buf)
+	}
+	b.add(store.ColShape, "Nullable(Int32)", shape)
 	for i := range cols {
-		b.data = append(b.data, cols[i].finish(n))
+		b.add(w.cols[i], sqlType(w.kinds[i]), cols[i].finish(n))
 	}
 	return b
+}
+
+// add appends a column to the block.
+func (b *block) add(name, typ string, data []byte) {
+	b.names = append(b.names, name)
+	b.types = append(b.types, typ)
+	b.data = append(b.data, data)
 }

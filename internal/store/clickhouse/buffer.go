@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -492,8 +493,10 @@ func (b *buffer) repairColumns(ctx context.Context, f *os.File, p recordPos) err
 		return err
 	}
 	var defs []colDef
-	for i := len(systemColumns); i < len(blk.names); i++ {
-		defs = append(defs, colDef{blk.names[i], blk.types[i]})
+	for i, n := range blk.names {
+		if !slices.Contains(systemColumns, n) {
+			defs = append(defs, colDef{n, blk.types[i]})
+		}
 	}
 	return b.d.addColumns(ctx, blk.table, defs)
 }

@@ -42,7 +42,7 @@ type Options struct {
 	// of further shapes keep their raw text (default 1000).
 	MaxShapesPerGroup int
 	// CheckpointBytes is the write-ahead log size at which committed data
-	// is compressed into the database file (default 64MB). Until then it is
+	// is compressed into the database file (default 16MB). Until then it is
 	// held in memory uncompressed: smaller values use less memory and more
 	// CPU.
 	CheckpointBytes int64

@@ -163,7 +163,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 			vals[m.Column] = m.Message(vals[m.Column], vals[len(compiled.Columns):], snap.DecodeValue)
 		}
 		if compiled.MatchedColumn >= 0 {
-			n, _ := toInt(vals[compiled.MatchedColumn])
+			n, _ := insights.ToInt64(vals[compiled.MatchedColumn])
 			matched += n
 		}
 		row := make([]any, len(compiled.Columns))
@@ -269,14 +269,14 @@ func FormatValue(v any, t insights.Type) any {
 	}
 	switch t {
 	case insights.TTime:
-		if ms, ok := toInt(v); ok {
+		if ms, ok := insights.ToInt64(v); ok {
 			return time.UnixMilli(ms).UTC().Format(TimeLayout)
 		}
 		if f, ok := toFloat(v); ok {
 			return time.UnixMilli(int64(f)).UTC().Format(TimeLayout)
 		}
 	case insights.TNumber:
-		if i, ok := toInt(v); ok {
+		if i, ok := insights.ToInt64(v); ok {
 			return i
 		}
 		if f, ok := toFloat(v); ok {
@@ -293,7 +293,7 @@ func FormatValue(v any, t insights.Type) any {
 			return b
 		}
 		// Databases without a boolean type (ClickHouse before 22.x) answer 0 or 1.
-		if i, ok := toInt(v); ok {
+		if i, ok := insights.ToInt64(v); ok {
 			return i != 0
 		}
 	case insights.TJSON:
@@ -315,43 +315,13 @@ func FormatValue(v any, t insights.Type) any {
 	case time.Time:
 		return x.UTC().Format(TimeLayout)
 	}
-	if i, ok := toInt(v); ok {
+	if i, ok := insights.ToInt64(v); ok {
 		return i
 	}
 	if f, ok := toFloat(v); ok {
 		return f
 	}
 	return fmt.Sprint(v)
-}
-
-func toInt(v any) (int64, bool) {
-	switch x := v.(type) {
-	case int64:
-		return x, true
-	case int32:
-		return int64(x), true
-	case int16:
-		return int64(x), true
-	case int8:
-		return int64(x), true
-	case int:
-		return int64(x), true
-	case uint32:
-		return int64(x), true
-	case uint16:
-		return int64(x), true
-	case uint8:
-		return int64(x), true
-	case uint64:
-		if x <= math.MaxInt64 {
-			return int64(x), true
-		}
-	case *big.Int:
-		if x.IsInt64() {
-			return x.Int64(), true
-		}
-	}
-	return 0, false
 }
 
 func toFloat(v any) (float64, bool) {

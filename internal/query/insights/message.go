@@ -1,6 +1,8 @@
 package insights
 
 import (
+	"math"
+	"math/big"
 	"slices"
 
 	"github.com/sonde-dev/sonde/internal/event"
@@ -51,7 +53,7 @@ func (m *MessageRebuild) Message(raw any, hidden []any, decode func(event.Kind, 
 		return raw
 	}
 	ev := event.Event{Shape: shape}
-	ev.Time, _ = toInt64(hidden[1])
+	ev.Time, _ = ToInt64(hidden[1])
 	for _, p := range shape.Pieces {
 		if !p.Slot() {
 			continue
@@ -148,11 +150,13 @@ func messageShownOnly(q *Query) bool {
 }
 
 func toInt32(v any) (int32, bool) {
-	n, ok := toInt64(v)
+	n, ok := ToInt64(v)
 	return int32(n), ok && n == int64(int32(n))
 }
 
-func toInt64(v any) (int64, bool) {
+// ToInt64 converts an integer that a store's driver returned, of any Go
+// integer type (or *big.Int, for wide sums), when it fits an int64.
+func ToInt64(v any) (int64, bool) {
 	switch x := v.(type) {
 	case int64:
 		return x, true
@@ -171,7 +175,11 @@ func toInt64(v any) (int64, bool) {
 	case uint8:
 		return int64(x), true
 	case uint64:
-		return int64(x), x < 1<<63
+		return int64(x), x <= math.MaxInt64
+	case *big.Int:
+		if x.IsInt64() {
+			return x.Int64(), true
+		}
 	}
 	return 0, false
 }

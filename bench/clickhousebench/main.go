@@ -21,11 +21,11 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/sonde-dev/sonde/bench/internal/paired"
 	"github.com/sonde-dev/sonde/internal/config"
 	"github.com/sonde-dev/sonde/internal/event"
 	"github.com/sonde-dev/sonde/internal/ingest/logs"
@@ -203,7 +203,7 @@ func queries(args []string) error {
 		text := repl.Replace(q.insights)
 		sql := repl.Replace(q.sql)
 		var rowsSonde, rowsSQL int
-		sonde, hand := medians(*runs, func() {
+		sonde, hand := paired.Medians(*runs, func() {
 			res, err := eng.Run(ctx, query.Request{Query: text, Start: start, End: end, Groups: []string{*group}})
 			if err != nil {
 				fail(fmt.Errorf("%s: %w", text, err))
@@ -240,26 +240,6 @@ func queries(args []string) error {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// medians runs a and b once to warm up, then runs them in turn (so that
-// both see the same load on a shared machine) and returns their medians.
-func medians(runs int, a, b func()) (time.Duration, time.Duration) {
-	a()
-	b()
-	da := make([]time.Duration, runs)
-	db := make([]time.Duration, runs)
-	for i := 0; i < runs; i++ {
-		t := time.Now()
-		a()
-		da[i] = time.Since(t)
-		t = time.Now()
-		b()
-		db[i] = time.Since(t)
-	}
-	slices.Sort(da)
-	slices.Sort(db)
-	return da[runs/2], db[runs/2]
-}
 
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "clickhousebench:", err)

@@ -12,10 +12,10 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/sonde-dev/sonde/bench/internal/paired"
 	"github.com/sonde-dev/sonde/internal/event"
 	"github.com/sonde-dev/sonde/internal/query"
 	"github.com/sonde-dev/sonde/internal/store"
@@ -90,7 +90,7 @@ func main() {
 		q.insights = repl.Replace(q.insights)
 		sql := repl.Replace(q.sql)
 		var rowsSonde, rowsSQL int
-		sonde, hand := medians(*runs, func() {
+		sonde, hand := paired.Medians(*runs, func() {
 			res, err := eng.Run(ctx, query.Request{Query: q.insights, Start: start, End: end, Groups: []string{*group}})
 			if err != nil {
 				fail(fmt.Errorf("%s: %w", q.insights, err))
@@ -124,26 +124,6 @@ func main() {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// medians runs a and b once each to warm up, then runs times each,
-// alternating so that both meet the same machine (a garbage collection, a
-// busy core), and returns their medians.
-func medians(runs int, a, b func()) (time.Duration, time.Duration) {
-	a()
-	b()
-	da, db := make([]time.Duration, runs), make([]time.Duration, runs)
-	for i := range da {
-		t := time.Now()
-		a()
-		da[i] = time.Since(t)
-		t = time.Now()
-		b()
-		db[i] = time.Since(t)
-	}
-	slices.Sort(da)
-	slices.Sort(db)
-	return da[runs/2], db[runs/2]
-}
 
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "querybench:", err)

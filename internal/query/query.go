@@ -132,8 +132,21 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 
 	res.Stats.RecordsScanned = compiled.Scanned
+	var counted chan countResult // the count running beside the query
 	if compiled.CountSQL != "" {
-		if err := e.count(ctx, snap, compiled.CountSQL, &res.Stats); err != nil {
+		if bc, ok := snap.(store.BackgroundCounter); ok {
+			counted = make(chan countResult, 1)
+			go func() {
+				n, err := bc.CountInBackground(ctx, compiled.CountSQL)
+				counted <- countResult{n, err}
+			}()
+			// Whatever happens below, the count is waited for.
+			defer func() {
+				if counted != nil {
+					<-counted
+				}
+			}()
+		} else if err := e.count(ctx, snap, compiled.CountSQL, &res.Stats); err != nil {
 			return nil, e.fail(ctx, err)
 		}
 	}
@@ -178,6 +191,14 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	if err := rows.Err(); err != nil {
 		return nil, e.fail(ctx, err)
 	}
+	if counted != nil {
+		c := <-counted
+		counted = nil
+		if c.err != nil {
+			return nil, e.fail(ctx, c.err)
+		}
+		res.Stats.RecordsScanned += c.n
+	}
 	if compiled.MatchedColumn >= 0 && len(res.Rows) < compiled.Limit {
 		res.Stats.RecordsMatched = matched
 	} else {
@@ -201,6 +222,12 @@ func (e *Engine) fail(ctx context.Context, err error) error {
 		return ctxErr
 	}
 	return fmt.Errorf("run query: %w", err)
+}
+
+// countResult is what a background count returned.
+type countResult struct {
+	n   int64
+	err error
 }
 
 func (e *Engine) count(ctx context.Context, snap store.Snapshot, sql string, st *Stats) error {

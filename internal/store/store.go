@@ -80,6 +80,18 @@ type Store interface {
 	Close() error
 }
 
+// BackgroundCounter is implemented by snapshots that can run a count
+// beside their Query: ClickHouse, whose queries each take a connection of
+// a pool, has no read transaction to share. The query engine then counts
+// the records a query scans while the query itself runs, saving a round
+// trip.
+type BackgroundCounter interface {
+	// CountInBackground runs a statement that returns one integer. It is
+	// safe to call while a Query of the same snapshot is running, and does
+	// not change LastQueryStats.
+	CountInBackground(ctx context.Context, query string) (int64, error)
+}
+
 // Snapshot is a consistent read view of the store. It is not safe for
 // concurrent use: run its queries one after the other.
 type Snapshot interface {

@@ -47,7 +47,9 @@ func (l TimeLayout) Append(b []byte, ms int64) []byte {
 	case LayoutEpochSeconds:
 		return strconv.AppendInt(b, ms/1000, 10)
 	case LayoutRFC3339Milli:
-		return appendRFC3339Milli(b, ms)
+		return appendMilli(b, ms, 'T', true)
+	case LayoutSpaceMilli:
+		return appendMilli(b, ms, ' ', false)
 	}
 	return time.UnixMilli(ms).UTC().AppendFormat(b, l.GoLayout())
 }
@@ -238,19 +240,27 @@ func daysIn(m, y int) int {
 	return 31
 }
 
-// appendRFC3339Milli is time.Format("2006-01-02T15:04:05.000Z") without
-// the layout interpretation, for the hot ingest path.
-func appendRFC3339Milli(b []byte, ms int64) []byte {
+// appendMilli is time.Format("2006-01-02T15:04:05.000Z") (sep 'T', zulu)
+// or "2006-01-02 15:04:05.000" (sep ' ') without the layout
+// interpretation, for the hot ingest path and query results.
+func appendMilli(b []byte, ms int64, sep byte, zulu bool) []byte {
 	t := time.UnixMilli(ms).UTC()
 	year, month, day := t.Date()
 	if year < 0 || year > 9999 {
-		return t.AppendFormat(b, "2006-01-02T15:04:05.000Z")
+		layout := "2006-01-02 15:04:05.000"
+		if zulu {
+			layout = "2006-01-02T15:04:05.000Z"
+		}
+		return t.AppendFormat(b, layout)
 	}
 	hour, minute, sec := t.Clock()
 	milli := int(((ms % 1000) + 1000) % 1000)
 	b = append(b, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
-		byte('0'+int(month)/10), byte('0'+int(month)%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+int(month)/10), byte('0'+int(month)%10), '-', byte('0'+day/10), byte('0'+day%10), sep,
 		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+minute/10), byte('0'+minute%10), ':',
-		byte('0'+sec/10), byte('0'+sec%10), '.', byte('0'+milli/100), byte('0'+milli/10%10), byte('0'+milli%10), 'Z')
+		byte('0'+sec/10), byte('0'+sec%10), '.', byte('0'+milli/100), byte('0'+milli/10%10), byte('0'+milli%10))
+	if zulu {
+		b = append(b, 'Z')
+	}
 	return b
 }

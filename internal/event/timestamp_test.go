@@ -52,3 +52,19 @@ func TestDaysFromCivil(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLayoutAppend checks the layouts written without package time's
+// layout interpretation against package time, for any millisecond.
+func FuzzLayoutAppend(f *testing.F) {
+	for _, ms := range []int64{0, -1, 1795132800043, -62135596800000, 253402300799999, 253402300800000, -62167219200001} {
+		f.Add(ms)
+	}
+	f.Fuzz(func(t *testing.T, ms int64) {
+		for _, l := range []TimeLayout{LayoutRFC3339Milli, LayoutSpaceMilli} {
+			want := time.UnixMilli(ms).UTC().Format(l.GoLayout())
+			if got := string(l.Append(nil, ms)); got != want {
+				t.Fatalf("%d in layout %d: %q, package time writes %q", ms, l, got, want)
+			}
+		}
+	})
+}

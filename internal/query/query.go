@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sonde-dev/sonde/internal/event"
 	"github.com/sonde-dev/sonde/internal/query/insights"
 	"github.com/sonde-dev/sonde/internal/store"
 )
@@ -132,24 +133,6 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 
 	res.Stats.RecordsScanned = compiled.Scanned
-	var counted chan countResult // the count running beside the query
-	if compiled.CountSQL != "" {
-		if bc, ok := snap.(store.BackgroundCounter); ok {
-			counted = make(chan countResult, 1)
-			go func() {
-				n, err := bc.CountInBackground(ctx, compiled.CountSQL)
-				counted <- countResult{n, err}
-			}()
-			// Whatever happens below, the count is waited for.
-			defer func() {
-				if counted != nil {
-					<-counted
-				}
-			}()
-		} else if err := e.count(ctx, snap, compiled.CountSQL, &res.Stats); err != nil {
-			return nil, e.fail(ctx, err)
-		}
-	}
 	rows, err := snap.Query(ctx, compiled.SQL)
 	if err != nil {
 		return nil, e.fail(ctx, err)
@@ -158,15 +141,19 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	if compiled.Message != nil {
 		width += compiled.Message.Hidden()
 	}
-	var matched int64
+	var matched, scanned int64
 	if compiled.MatchedColumn >= 0 {
 		width = compiled.MatchedColumn + 1
+	}
+	if compiled.ScannedColumn >= 0 {
+		width = compiled.ScannedColumn + 1
 	}
 	vals := make([]any, width)
 	ptrs := make([]any, len(vals))
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
+	var cells []any
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			rows.Close()
@@ -179,7 +166,14 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 			n, _ := insights.ToInt64(vals[compiled.MatchedColumn])
 			matched += n
 		}
-		row := make([]any, len(compiled.Columns))
+		if compiled.ScannedColumn >= 0 && len(res.Rows) == 0 {
+			scanned, _ = insights.ToInt64(vals[compiled.ScannedColumn])
+		}
+		if len(cells) < len(compiled.Columns) { // rows' cells, allocated 64 rows at a time
+			cells = make([]any, 64*len(compiled.Columns))
+		}
+		row := cells[:len(compiled.Columns):len(compiled.Columns)]
+		cells = cells[len(row):]
 		for i, v := range vals[:len(row)] {
 			row[i] = FormatValue(v, compiled.Columns[i].Type)
 		}
@@ -191,18 +185,31 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	if err := rows.Err(); err != nil {
 		return nil, e.fail(ctx, err)
 	}
-	if counted != nil {
-		c := <-counted
-		counted = nil
-		if c.err != nil {
-			return nil, e.fail(ctx, c.err)
-		}
-		res.Stats.RecordsScanned += c.n
-	}
-	if compiled.MatchedColumn >= 0 && len(res.Rows) < compiled.Limit {
+	// The rows matched, as the query counted them or as the store tells
+	// of its last query (before any other statement runs).
+	complete := len(res.Rows) < compiled.Limit
+	switch {
+	case compiled.MatchedColumn >= 0 && complete:
 		res.Stats.RecordsMatched = matched
-	} else {
+	case compiled.MatchedAreScanned:
+		// cut by the limit: the rows scanned, counted below
+	default:
 		res.Stats.RecordsMatched = snap.LastQueryStats().RowsMatched
+	}
+	// The rows scanned: counted by the query, the rows it matched, or (no
+	// rows, or rows cut by the limit) counted now.
+	switch {
+	case compiled.ScannedColumn >= 0 && len(res.Rows) > 0:
+		res.Stats.RecordsScanned += scanned
+	case compiled.MatchedAreScanned && complete:
+		res.Stats.RecordsScanned = matched
+	case compiled.CountSQL != "":
+		if err := e.count(ctx, snap, compiled.CountSQL, &res.Stats); err != nil {
+			return nil, e.fail(ctx, err)
+		}
+	}
+	if compiled.MatchedAreScanned && !complete {
+		res.Stats.RecordsMatched = res.Stats.RecordsScanned
 	}
 	if st, err := e.opts.Store.Stats(ctx); err == nil && st.Events > 0 {
 		res.Stats.BytesScanned = int64(float64(res.Stats.RecordsScanned) * float64(st.DiskBytes) / float64(st.Events))
@@ -222,12 +229,6 @@ func (e *Engine) fail(ctx context.Context, err error) error {
 		return ctxErr
 	}
 	return fmt.Errorf("run query: %w", err)
-}
-
-// countResult is what a background count returned.
-type countResult struct {
-	n   int64
-	err error
 }
 
 func (e *Engine) count(ctx context.Context, snap store.Snapshot, sql string, st *Stats) error {
@@ -284,7 +285,8 @@ func selectGroups(all, requested []string, src *insights.Source) ([]string, erro
 	return out, nil
 }
 
-// TimeLayout is how results show timestamps, as Logs Insights does.
+// TimeLayout is how results show timestamps, as Logs Insights does
+// (event.LayoutSpaceMilli, which writes them faster).
 const TimeLayout = "2006-01-02 15:04:05.000"
 
 // FormatValue turns a scanned SQL value into a JSON-friendly result value
@@ -297,10 +299,10 @@ func FormatValue(v any, t insights.Type) any {
 	switch t {
 	case insights.TTime:
 		if ms, ok := insights.ToInt64(v); ok {
-			return time.UnixMilli(ms).UTC().Format(TimeLayout)
+			return event.LayoutSpaceMilli.Format(ms)
 		}
 		if f, ok := toFloat(v); ok {
-			return time.UnixMilli(int64(f)).UTC().Format(TimeLayout)
+			return event.LayoutSpaceMilli.Format(int64(f))
 		}
 	case insights.TNumber:
 		if i, ok := insights.ToInt64(v); ok {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sonde-dev/sonde/internal/event"
 	"github.com/sonde-dev/sonde/internal/query"
+	"github.com/sonde-dev/sonde/internal/query/insights"
 	"github.com/sonde-dev/sonde/internal/query/querytest"
 	"github.com/sonde-dev/sonde/internal/store"
 	"github.com/sonde-dev/sonde/internal/store/duckdb"
@@ -54,4 +55,13 @@ func TestQueriesTimeOut(t *testing.T) {
 	cancel()
 	_, err = eng.Run(cctx, query.Request{Query: "stats count(*)", Start: time.UnixMilli(0), End: time.UnixMilli(querytest.Base * 2)})
 	require.ErrorIs(t, err, context.Canceled)
+}
+
+// TestTimeLayout checks that results write timestamps in TimeLayout: the
+// engine writes them through event.LayoutSpaceMilli.
+func TestTimeLayout(t *testing.T) {
+	require.Equal(t, query.TimeLayout, event.LayoutSpaceMilli.GoLayout())
+	ms := int64(1795132800043)
+	require.Equal(t, time.UnixMilli(ms).UTC().Format(query.TimeLayout), query.FormatValue(ms, insights.TTime))
+	require.Equal(t, time.UnixMilli(ms).UTC().Format(query.TimeLayout), query.FormatValue(float64(ms), insights.TTime))
 }

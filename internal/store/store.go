@@ -80,18 +80,6 @@ type Store interface {
 	Close() error
 }
 
-// BackgroundCounter is implemented by snapshots that can run a count
-// beside their Query: ClickHouse, whose queries each take a connection of
-// a pool, has no read transaction to share. The query engine then counts
-// the records a query scans while the query itself runs, saving a round
-// trip.
-type BackgroundCounter interface {
-	// CountInBackground runs a statement that returns one integer. It is
-	// safe to call while a Query of the same snapshot is running, and does
-	// not change LastQueryStats.
-	CountInBackground(ctx context.Context, query string) (int64, error)
-}
-
 // Snapshot is a consistent read view of the store. It is not safe for
 // concurrent use: run its queries one after the other.
 type Snapshot interface {
@@ -163,6 +151,12 @@ type Schema struct {
 	// cheaply and exactly leave EventsKnown false.
 	Events      int64
 	EventsKnown bool
+	// CountExpr, when not empty, is a scalar SQL expression that counts
+	// the rows of Table without reading them, as of when the statement
+	// that holds it starts (like count(*) in a scalar subquery). The query
+	// compiler counts the rows scanned with it when it needs no time
+	// filter.
+	CountExpr string
 }
 
 // Column is one physical column holding one kind of a field's values.

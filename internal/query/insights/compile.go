@@ -57,6 +57,18 @@ type Compiled struct {
 	// Limit rows, their sum is the number of rows the query matched, and
 	// the store need not count them (see matchCounter).
 	MatchedColumn int
+	// MatchedAreScanned, with a MatchedColumn, says that nothing before the
+	// first aggregation drops rows: the rows it took in are the rows the
+	// query scanned. When the result has fewer than Limit rows, their sum
+	// is then the whole records-scanned count (Scanned and CountSQL
+	// included), and CountSQL need not run.
+	MatchedAreScanned bool
+	// ScannedColumn, when not -1, is a column after all the others holding
+	// CountSQL's answer in every row, so that the rows scanned are counted
+	// in the same statement (one round trip, and the database runs the
+	// count within the query's own plan). A result without rows leaves
+	// CountSQL to run on its own.
+	ScannedColumn int
 	// Limit is the most rows the SQL returns.
 	Limit int
 }
@@ -67,6 +79,15 @@ type Compiled struct {
 // every group it makes reaches the result (see Compiled.MatchedColumn).
 type matchCounter interface {
 	CountsMatched() bool
+}
+
+// scanCounter is implemented by dialects whose stores should count the
+// rows scanned within the query's statement (see Compiled.ScannedColumn)
+// rather than with a statement of their own. Stores that read the rows
+// matched from the plan (DuckDB) must not: the count's aggregation would
+// be in the plan too.
+type scanCounter interface {
+	CountsScannedInQuery() bool
 }
 
 // binding is a field of the current relation.
@@ -880,7 +901,11 @@ func (c *compiler) finish(q *Query) (*Compiled, error) {
 	}
 	// When nothing before that stage drops or adds rows, the rows it takes
 	// in are the rows scanned, which CountSQL counts.
-	out.CountSQL, out.Scanned = c.countSQL()
+	count, known := c.countSQL()
+	out.Scanned = known
+	if count != "" {
+		out.CountSQL = "SELECT " + count
+	}
 	scanned := out.CountSQL
 	if scanned == "" {
 		scanned = "SELECT " + strconv.FormatInt(out.Scanned, 10)
@@ -933,7 +958,13 @@ func (c *compiler) finish(q *Query) (*Compiled, error) {
 	}
 	if matchedCol != "" {
 		out.MatchedColumn = len(sel)
+		out.MatchedAreScanned = scanned != ""
 		sel = append(sel, matchedCol+" AS hm")
+	}
+	out.ScannedColumn = -1
+	if sc, ok := c.d.(scanCounter); ok && sc.CountsScannedInQuery() && out.CountSQL != "" && !out.MatchedAreScanned {
+		out.ScannedColumn = len(sel)
+		sel = append(sel, count+" AS hs")
 	}
 	var b strings.Builder
 	b.WriteString("SELECT " + strings.Join(sel, ", ") + " FROM " + rel + " AS q")
@@ -1061,12 +1092,37 @@ func (c *compiler) scanSQL() string {
 		}
 		return "(SELECT " + strings.Join(sel, ", ") + " WHERE 1 = 0)"
 	}
+	// A field that no group has is NULL after the union rather than in
+	// each branch: a UNION ALL whose branches all select a constant fails
+	// over ClickHouse's Distributed tables (see quirks.Varying), and NULL
+	// has no per-row form that keeps its type.
+	absent := map[string]bool{}
+	var hoisted []string
+	if len(c.t.Groups) > 1 {
+		for _, name := range c.needed {
+			b := c.scanBind[name]
+			if c.unused[b.col] || b.rebuild {
+				continue
+			}
+			none := true
+			for _, g := range c.t.Groups {
+				if sql, _, _ := c.groupField(g, name); sql != "NULL" {
+					none = false
+					break
+				}
+			}
+			if none {
+				absent[name] = true
+				hoisted = append(hoisted, "NULL AS "+b.col)
+			}
+		}
+	}
 	var parts []string
 	for i, g := range c.t.Groups {
 		var sel []string
 		for _, name := range c.needed {
 			b := c.scanBind[name]
-			if c.unused[b.col] {
+			if c.unused[b.col] || absent[name] {
 				continue
 			}
 			if b.rebuild {
@@ -1079,6 +1135,9 @@ func (c *compiler) scanSQL() string {
 			}
 			if len(c.t.Groups) > 1 {
 				sql = c.unify(sql, b.typ)
+				if name == "@log" {
+					sql = c.varying(sql)
+				}
 			}
 			sel = append(sel, sql+" AS "+b.col)
 		}
@@ -1088,18 +1147,26 @@ func (c *compiler) scanSQL() string {
 				sel = append(sel, col+" AS "+c.msgHidden[j])
 			}
 		}
-		if len(sel) == 0 {
-			sel = append(sel, "1 AS v0") // only the rows count
+		if len(sel) == 0 { // only the rows count
+			one := "1"
+			if len(c.t.Groups) > 1 {
+				one = c.varying(one)
+			}
+			sel = append(sel, one+" AS v0")
 		}
 		where := append(c.timeRange(g), c.scanWh[i]...)
 		parts = append(parts, "SELECT "+strings.Join(sel, ", ")+" FROM "+g.Table+whereClause(where))
 	}
-	return "(" + strings.Join(parts, " UNION ALL ") + ")"
+	union := "(" + strings.Join(parts, " UNION ALL ") + ")"
+	if len(hoisted) > 0 {
+		return "(SELECT *, " + strings.Join(hoisted, ", ") + " FROM " + union + " AS u)"
+	}
+	return union
 }
 
 // countSQL counts the events of the groups in the time range: a constant
-// for each group whose count is known and needs no time filter, SQL for
-// the others.
+// for each group whose count is known and needs no time filter, and an
+// SQL expression (a sum of scalar subqueries) for the others.
 func (c *compiler) countSQL() (string, int64) {
 	var parts []string
 	var known int64
@@ -1109,12 +1176,16 @@ func (c *compiler) countSQL() (string, int64) {
 			known += g.Events
 			continue
 		}
+		if g.CountExpr != "" && len(tr) == 0 {
+			parts = append(parts, g.CountExpr)
+			continue
+		}
 		parts = append(parts, "(SELECT count(*) FROM "+g.Table+whereClause(tr)+")")
 	}
 	if len(parts) == 0 {
 		return "", known
 	}
-	return "SELECT " + strings.Join(parts, " + "), known
+	return strings.Join(parts, " + "), known
 }
 
 func (c *compiler) renderStage(st stage, rel string, i int) string {

@@ -114,6 +114,10 @@ type quirks interface {
 	// empty, is an SQL statement that counts them more cheaply: they are
 	// all the rows scanned.
 	MarkMatched(rel string, final bool, scanned string) string
+	// Varying makes a constant, non-NULL expression a column that is
+	// computed per row, for UNION ALL branches whose columns are constant
+	// in every branch.
+	Varying(sql string) string
 }
 
 // boolLit writes a boolean literal in c's dialect.
@@ -146,6 +150,15 @@ func (c *compiler) switchExpr(x string, keys, values []string) string {
 func (c *compiler) unify(sql string, t Type) string {
 	if q, ok := c.d.(quirks); ok {
 		return q.Unify(sql, t)
+	}
+	return sql
+}
+
+// varying makes a constant expression a per-row column where the dialect
+// needs that (see quirks.Varying).
+func (c *compiler) varying(sql string) string {
+	if q, ok := c.d.(quirks); ok && sql != "NULL" {
+		return q.Varying(sql)
 	}
 	return sql
 }

@@ -704,10 +704,21 @@ func (clickhouseDialect) Unify(sql string, t Type) string {
 	return sql
 }
 
+// Varying wraps a constant in materialize(): ClickHouse (18.16 at least)
+// fails a UNION ALL of Distributed tables whose branches all select the
+// same column as a constant ("non constant in source stream but must be
+// constant in result"), since the shards send it back materialized.
+func (clickhouseDialect) Varying(sql string) string { return "materialize(" + sql + ")" }
+
 // CountsMatched implements matchCounter: ClickHouse reports the rows before
 // the final LIMIT only, so the rows an aggregation took in are counted by
 // the aggregation itself.
 func (clickhouseDialect) CountsMatched() bool { return true }
+
+// CountsScannedInQuery implements scanCounter: a count of its own would
+// be one more round trip, or, run beside the query, compete with it for
+// the server's cores; within the statement it costs the count alone.
+func (clickhouseDialect) CountsScannedInQuery() bool { return true }
 
 // MatchedMarker starts the comment that MarkMatched puts before the
 // matched relation: "/*sonde:matched:N:F:S*/" where N is the relation's

@@ -78,22 +78,52 @@ func TestClickHouseCompiles(t *testing.T) {
 }
 
 // TestClickHouseCountsMatched checks that the first aggregation counts the
-// rows it takes in when all its groups reach the result.
+// rows it takes in when all its groups reach the result, that those rows
+// stand for the rows scanned when nothing filtered them, and that the rows
+// scanned are otherwise counted within the statement.
 func TestClickHouseCountsMatched(t *testing.T) {
-	for src, counted := range map[string]bool{
-		`filter status >= 500 | stats count(*) by route`:               true,
-		`stats avg(latency_ms) by route, bin(1m) | sort route`:         true,
-		`stats count(*) as n by route | filter n > 1`:                  false,
-		`stats count(*) by route | stats count(*)`:                     false,
-		`filter status >= 500 | fields route`:                          false,
-		`filter status >= 500 | stats count(*) by route | limit 5`:     true, // the engine checks the limit
-		`filter status >= 500 | limit 50 | stats count(*) by route`:    false,
-		`fields route | filter status = 200 | stats count(*) by route`: true,
+	type want struct{ counted, areScanned, scannedColumn bool }
+	for src, w := range map[string]want{
+		`filter status >= 500 | stats count(*) by route`:               {true, false, true},
+		`stats avg(latency_ms) by route, bin(1m) | sort route`:         {true, true, false},
+		`stats count(*) as n by route | filter n > 1`:                  {false, false, true},
+		`stats count(*) by route | stats count(*)`:                     {false, false, true},
+		`filter status >= 500 | fields route`:                          {false, false, true},
+		`filter status >= 500 | stats count(*) by route | limit 5`:     {true, false, true}, // the engine checks the limit
+		`filter status >= 500 | limit 50 | stats count(*) by route`:    {false, false, true},
+		`fields route | filter status = 200 | stats count(*) by route`: {true, false, true},
+		`fields route | stats count(*) by route`:                       {true, true, false},
 	} {
 		q, err := Parse(src)
 		require.NoError(t, err, src)
 		c, err := Compile(q, Target{Groups: []*store.Schema{accessSchema()}, Start: 1000, End: 2000}, ClickHouse)
 		require.NoError(t, err, src)
-		require.Equal(t, counted, c.MatchedColumn >= 0, src)
+		require.Equal(t, w.counted, c.MatchedColumn >= 0, src)
+		require.Equal(t, w.areScanned, c.MatchedAreScanned, src)
+		require.Equal(t, w.scannedColumn, c.ScannedColumn >= 0, src)
+		require.NotEmpty(t, c.CountSQL, src)
+		if c.ScannedColumn >= 0 {
+			require.Contains(t, c.SQL, strings.TrimPrefix(c.CountSQL, "SELECT ")+" AS hs", src)
+		}
+	}
+}
+
+// TestClickHouseConstantBranches checks the SQL of a union whose branches
+// would all select the same constant column: Distributed tables in
+// ClickHouse refuse it.
+func TestClickHouseConstantBranches(t *testing.T) {
+	a, b := accessSchema(), accessSchema()
+	b.Group, b.Table = "other", "g2"
+	target := Target{Groups: []*store.Schema{a, b}, Start: 1000, End: 2000}
+	for src, want := range map[string]string{
+		`stats count(*) by @log`: `materialize('other') AS`,
+		`stats count(*)`:         `materialize(1) AS v0`,
+		`fields nosuch`:          `(SELECT *, NULL AS`,
+	} {
+		q, err := Parse(src)
+		require.NoError(t, err, src)
+		c, err := Compile(q, target, ClickHouse)
+		require.NoError(t, err, src)
+		require.Contains(t, c.SQL, want, src)
 	}
 }

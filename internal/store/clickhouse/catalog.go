@@ -44,8 +44,21 @@ func (d *DB) newGroup(name string, created int64, retention int) *group {
 	return &group{
 		name: name, table: t, local: d.local(t), created: created, retention: retention,
 		cols: map[fieldKind]string{}, shapeIDs: map[string]int32{},
-		schema: &store.Schema{Group: name, Table: d.full(t), Fields: map[string][]store.Column{}, Shapes: map[int32]*event.Shape{}},
+		schema: &store.Schema{Group: name, Table: d.full(t), Fields: map[string][]store.Column{}, Shapes: map[int32]*event.Shape{},
+			CountExpr: d.countExpr(t)},
 	}
+}
+
+// countExpr counts a group table's rows from system.parts: the active
+// parts are the ones a query started at the same moment reads, so it is
+// what count(*) answers, without reading a column (ClickHouse before 20.x
+// reads one to count). In a cluster the shards' parts are elsewhere, and
+// count(*) of the Distributed table asks them.
+func (d *DB) countExpr(table string) string {
+	if d.opts.Cluster != "" {
+		return ""
+	}
+	return "(SELECT sum(rows) FROM system.parts WHERE active AND database = " + quoteString(d.opts.Database) + " AND table = " + quoteString(table) + ")"
 }
 
 func (g *group) addColumn(field string, kind event.Kind, name string) {

@@ -165,16 +165,6 @@ func (s *snapshot) LastQueryStats() store.QueryStats {
 	return store.QueryStats{RowsMatched: int64(n)}
 }
 
-// CountInBackground implements store.BackgroundCounter: the statement
-// runs on a connection of its own and leaves the snapshot's state alone.
-func (s *snapshot) CountInBackground(ctx context.Context, query string) (int64, error) {
-	var n int64
-	if err := s.d.db.QueryRowContext(ctx, query).Scan(&n); err != nil {
-		return 0, classify(err)
-	}
-	return n, nil
-}
-
 // DecodeValue implements store.Snapshot.
 func (s *snapshot) DecodeValue(kind event.Kind, v any) event.Value { return decodeValue(kind, v) }
 

@@ -340,16 +340,16 @@ func (d *Deriver) Flush(ctx context.Context) error {
 	}
 	d.mu.Unlock()
 
-	w := &writer{ctx: ctx, appendable: d.opts.Appendable, ts: ts}
+	w := newWriter(ctx, d.opts.Appendable, ts)
 	for _, s := range snaps {
 		s.write(w)
 		d.metrics.series.WithLabelValues(s.name()).Set(float64(s.live()))
 	}
-	err := w.commit()
-	if w.written > 0 {
-		d.metrics.written.Add(float64(w.written))
+	err := w.Commit()
+	if n := w.Written(); n > 0 {
+		d.metrics.written.Add(float64(n))
 	}
-	for r, n := range w.failed {
+	for r, n := range w.Failed() {
 		d.metrics.writeFailed.WithLabelValues(r).Add(float64(n))
 	}
 	if err != nil {

@@ -11,12 +11,8 @@ import (
 	"github.com/prometheus/prometheus/model/metadata"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/storage"
-	"github.com/sonde-dev/sonde/internal/selfmon"
+	"github.com/sonde-dev/sonde/internal/metrics/batch"
 )
-
-// commitEvery is the number of samples one appender takes before it is
-// committed and a new one started.
-const commitEvery = 10_000
 
 // output is one series a derivation writes, with what the writer remembers
 // of it. Only the flusher touches it.
@@ -29,14 +25,12 @@ type output struct {
 
 // writer appends the samples of one flush.
 type writer struct {
-	ctx        context.Context
-	appendable storage.AppendableV2
-	app        storage.AppenderV2
-	ts         int64
-	pending    int
-	written    int
-	failed     map[string]int
-	err        error
+	*batch.Writer[storage.AppenderV2]
+	ts int64
+}
+
+func newWriter(ctx context.Context, a storage.AppendableV2, ts int64) *writer {
+	return &writer{Writer: batch.New(func() storage.AppenderV2 { return a.AppenderV2(ctx) }, "commit"), ts: ts}
 }
 
 // float appends a float sample of o.
@@ -50,56 +44,17 @@ func (w *writer) histogram(o *output, fh *histogram.FloatHistogram) { w.append(o
 func (w *writer) stale(o *output) { w.append(o, math.Float64frombits(value.StaleNaN), nil) }
 
 func (w *writer) append(o *output, v float64, fh *histogram.FloatHistogram) {
-	if w.app == nil {
-		w.app = w.appendable.AppenderV2(w.ctx)
-	}
-	ref, err := w.app.Append(o.ref, o.lset, 0, w.ts, v, nil, fh, storage.AppendV2Options{MetricFamilyName: o.family, Metadata: o.md})
+	ref, err := w.Appender().Append(o.ref, o.lset, 0, w.ts, v, nil, fh, storage.AppendV2Options{MetricFamilyName: o.family, Metadata: o.md})
 	if err != nil {
 		var partial *storage.AppendPartialError
 		if !errors.As(err, &partial) {
-			if w.failed == nil {
-				w.failed = map[string]int{}
-			}
-			w.failed[appendErrorReason(err)]++
+			w.Refused(batch.Reason(err, "error"))
 			o.ref = 0
 			return
 		}
 	}
 	o.ref = ref
-	w.pending++
-	if w.pending >= commitEvery {
-		w.commit()
-	}
-}
-
-// commit commits the current appender, if any, and returns the first
-// commit error of the flush.
-func (w *writer) commit() error {
-	if w.app == nil {
-		return w.err
-	}
-	err := w.app.Commit()
-	w.app = nil
-	if err != nil {
-		if w.failed == nil {
-			w.failed = map[string]int{}
-		}
-		w.failed["commit"] += w.pending
-		if w.err == nil {
-			w.err = err
-		}
-	} else {
-		w.written += w.pending
-	}
-	w.pending = 0
-	return w.err
-}
-
-func appendErrorReason(err error) string {
-	if r := selfmon.AppendErrorReason(err); r != "" {
-		return r
-	}
-	return "error"
+	w.Took()
 }
 
 // classic is a classic histogram with fixed bucket bounds: counts per

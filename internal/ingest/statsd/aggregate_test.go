@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/sonde-dev/sonde/internal/metrics/batch"
 	"github.com/sonde-dev/sonde/internal/selfmon"
 )
 
@@ -380,4 +381,32 @@ func TestOptionsChecked(t *testing.T) {
 		_, err := New(o)
 		require.Error(t, err)
 	}
+}
+
+// TestFlushLargerThanOneCommit flushes more new series than one appender
+// takes: the writer commits mid-flush and goes on with a new appender,
+// metadata included.
+func TestFlushLargerThanOneCommit(t *testing.T) {
+	e := newAggEnv(t, Options{})
+	n := batch.Size + batch.Size/2
+	var lines []string
+	for i := 0; i < n; i++ {
+		lines = append(lines, fmt.Sprintf("c%d:1|c", i))
+		if len(lines) == 500 {
+			e.feed(lines...)
+			lines = lines[:0]
+		}
+	}
+	e.feed(lines...)
+	ts := e.flush(10)
+	got := e.stored()
+	require.Len(t, got, n)
+	for _, i := range []int{0, batch.Size - 1, batch.Size, n - 1} {
+		series := fmt.Sprintf(`{__name__="c%d_total"}`, i)
+		require.Equal(t, []point{{ts, 1}}, got[series])
+		md, ok := e.rec.get(series)
+		require.True(t, ok, "metadata of %s", series)
+		require.Equal(t, model.MetricTypeCounter, md.Type)
+	}
+	require.Equal(t, float64(n), counterValue(t, e.srv.metrics.written))
 }

@@ -9,13 +9,8 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/storage"
-	"github.com/sonde-dev/sonde/internal/selfmon"
+	"github.com/sonde-dev/sonde/internal/metrics/batch"
 )
-
-// commitEvery is the number of samples one appender takes before it is
-// committed and a new one started, so that a large flush does not hold
-// everything in one transaction.
-const commitEvery = 10_000
 
 // output is what the flusher remembers of one output series.
 type output struct {
@@ -55,7 +50,7 @@ func (s *Server) flush(ctx context.Context, now time.Time) error {
 	t := s.table
 	t.forgetRejected()
 	s.list = t.snapshot(s.list[:0])
-	w := writer{ctx: ctx, appendable: s.opts.Appendable, ts: ts}
+	w := writer{Writer: batch.New(func() storage.Appender { return s.opts.Appendable.Appender(ctx) }, writeError), ts: ts}
 	var unheld int64
 	for _, se := range s.list {
 		iv, gauge := t.take(se)
@@ -72,11 +67,11 @@ func (s *Server) flush(ctx context.Context, now time.Time) error {
 		s.emit(&w, se, &iv, gauge, elapsed)
 	}
 	clear(s.list)
-	err := w.commit()
+	err := w.Commit()
 
 	m := &s.metrics
-	add(m.written, w.written)
-	for r, n := range w.failed {
+	add(m.written, w.Written())
+	for r, n := range w.Failed() {
 		add(m.writeFailed[r], n)
 	}
 	add(m.unheld, int(unheld))
@@ -162,16 +157,10 @@ func (s *Server) emit(w *writer, se *series, iv *interval, gauge, elapsed float6
 	}
 }
 
-// writer appends the samples of one flush, committing every commitEvery.
+// writer appends the samples of one flush.
 type writer struct {
-	ctx        context.Context
-	appendable storage.Appendable
-	app        storage.Appender
-	ts         int64
-	pending    int
-	written    int
-	failed     map[string]int
-	err        error
+	*batch.Writer[storage.Appender]
+	ts int64
 }
 
 // put appends value v to output i of se.
@@ -180,13 +169,14 @@ func (w *writer) put(tm *outputTemplates, se *series, i int, v float64) {
 	if o.lset.IsEmpty() {
 		o.lset = tm.outputLabels(se, i)
 	}
-	if !w.append(o, v) {
+	app, ok := w.append(o, v)
+	if !ok {
 		return
 	}
 	if !o.meta {
 		// Best effort: an appender without metadata support still stores
 		// the samples.
-		if _, err := w.app.UpdateMetadata(o.ref, o.lset, tm.outputMetadata(se, i)); err == nil {
+		if _, err := app.UpdateMetadata(o.ref, o.lset, tm.outputMetadata(se, i)); err == nil {
 			o.meta = true
 		}
 	}
@@ -197,7 +187,10 @@ func (w *writer) put(tm *outputTemplates, se *series, i int, v float64) {
 // was a value.
 func (w *writer) stale(_ *outputTemplates, se *series, i int) {
 	o := &se.out[i]
-	if o.live && w.append(o, math.Float64frombits(value.StaleNaN)) {
+	if !o.live {
+		return
+	}
+	if _, ok := w.append(o, math.Float64frombits(value.StaleNaN)); ok {
 		o.live = false
 	}
 }
@@ -210,58 +203,19 @@ func (w *writer) markStale(se *series) {
 	}
 }
 
-// append appends one sample and reports whether the store took it.
-func (w *writer) append(o *output, v float64) bool {
-	if w.app == nil {
-		w.app = w.appendable.Appender(w.ctx)
-	}
-	ref, err := w.app.Append(o.ref, o.lset, w.ts, v)
+// append appends one sample and reports whether the store took it, and
+// through which appender (the one any metadata of the sample goes to).
+func (w *writer) append(o *output, v float64) (storage.Appender, bool) {
+	app := w.Appender()
+	ref, err := app.Append(o.ref, o.lset, w.ts, v)
 	if err != nil {
-		if w.failed == nil {
-			w.failed = map[string]int{}
-		}
-		w.failed[classifyAppendError(err)]++
+		w.Refused(batch.Reason(err, writeError))
 		o.ref, o.meta = 0, false
-		return false
+		return nil, false
 	}
 	if ref != o.ref {
 		o.ref, o.meta = ref, false
 	}
-	w.pending++
-	if w.pending >= commitEvery {
-		if err := w.commit(); err != nil && w.err == nil {
-			w.err = err
-		}
-	}
-	return true
-}
-
-// commit commits the current appender, if any, and returns the first
-// commit error of the flush.
-func (w *writer) commit() error {
-	if w.app == nil {
-		return w.err
-	}
-	err := w.app.Commit()
-	w.app = nil
-	if err != nil {
-		if w.failed == nil {
-			w.failed = map[string]int{}
-		}
-		w.failed[writeError] += w.pending
-		if w.err == nil {
-			w.err = err
-		}
-	} else {
-		w.written += w.pending
-	}
-	w.pending = 0
-	return w.err
-}
-
-func classifyAppendError(err error) string {
-	if r := selfmon.AppendErrorReason(err); r != "" {
-		return r
-	}
-	return writeError
+	w.Took()
+	return app, true
 }

@@ -88,15 +88,17 @@ func chDateTime(ts string) string { return "toDateTime(intDiv(" + ts + ", 1000),
 // chMillis writes the three millisecond digits of a Unix ms time.
 func chMillis(ts string) string { return "substring(toString(1000 + " + ts + " % 1000), 2)" }
 
-// chTimeText renders a Unix ms time in a quoted layout.
+// chTimeText renders a Unix ms time in a quoted layout. formatDateTime's
+// %F and %T mean the same on every version; %M was minutes before 23.x and
+// is the month's name since.
 func chTimeText(ts string, l event.TimeLayout) string {
 	switch l {
 	case event.LayoutRFC3339Milli:
-		return "concat(formatDateTime(" + chDateTime(ts) + ", '%Y-%m-%dT%H:%M:%S.'), " + chMillis(ts) + ", 'Z')"
+		return "concat(formatDateTime(" + chDateTime(ts) + ", '%FT%T.'), " + chMillis(ts) + ", 'Z')"
 	case event.LayoutRFC3339:
-		return "formatDateTime(" + chDateTime(ts) + ", '%Y-%m-%dT%H:%M:%SZ')"
+		return "formatDateTime(" + chDateTime(ts) + ", '%FT%TZ')"
 	case event.LayoutSpaceMilli:
-		return "concat(formatDateTime(" + chDateTime(ts) + ", '%Y-%m-%d %H:%M:%S.'), " + chMillis(ts) + ")"
+		return "concat(formatDateTime(" + chDateTime(ts) + ", '%F %T.'), " + chMillis(ts) + ")"
 	case event.LayoutEpochMillis:
 		return "toString(" + ts + ")"
 	case event.LayoutEpochSeconds:

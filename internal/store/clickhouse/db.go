@@ -217,7 +217,10 @@ type DB struct {
 	db      *sql.DB     // reads
 	hosts   []host      // every host of the cluster, for DDL; the server itself without one
 	version ch.ServerVersion
-	log     *slog.Logger
+	// settings are the compatibility settings the server knows (see
+	// compatSettings), given to every read.
+	settings ch.Settings
+	log      *slog.Logger
 
 	wmu    sync.Mutex    // serializes writes and catalog edits
 	bufs   columnBuffers // guarded by wmu
@@ -384,13 +387,16 @@ func (d *DB) setup(ctx context.Context) error {
 		return classify(fmt.Errorf("server version: %w", err))
 	}
 	d.version = *v
+	if err := d.findSettings(ctx); err != nil {
+		return err
+	}
 	if d.opts.Cluster == "" {
 		d.hosts = []host{{addr: d.opts.Addrs[0], conn: d.conn}}
 	} else if err := d.findHosts(ctx); err != nil {
 		return err
 	}
 	for _, h := range d.hosts {
-		if err := h.conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(d.opts.Database)); err != nil {
+		if err := d.exec(ctx, h, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(d.opts.Database)); err != nil {
 			return classify(fmt.Errorf("create database on %s: %w", h.addr, err))
 		}
 	}

@@ -64,6 +64,14 @@ func exceptionCode(err error) int32 {
 	return 0
 }
 
+// exec runs a DDL statement on one host. Every statement that changes the
+// schema is logged at debug level: an operator can follow (and replay)
+// what sonde did to the database.
+func (d *DB) exec(ctx context.Context, h host, ddl string) error {
+	d.log.Debug("ClickHouse DDL", "host", h.addr, "sql", ddl)
+	return h.conn.Exec(ctx, ddl)
+}
+
 // full is a table's name with its database.
 func (d *DB) full(table string) string { return quoteIdent(d.opts.Database) + "." + quoteIdent(table) }
 
@@ -82,7 +90,7 @@ func (d *DB) local(table string) string {
 func (d *DB) createTable(ctx context.Context, name, columns, engine, shardKey string) error {
 	for _, h := range d.hosts {
 		ddl := fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (%s) ENGINE = %s", d.full(d.local(name)), columns, engine)
-		if err := h.conn.Exec(ctx, ddl); err != nil && exceptionCode(err) != codeTableExists {
+		if err := d.exec(ctx, h, ddl); err != nil && exceptionCode(err) != codeTableExists {
 			return classify(fmt.Errorf("create table %s on %s: %w", name, h.addr, err))
 		}
 	}
@@ -92,7 +100,7 @@ func (d *DB) createTable(ctx context.Context, name, columns, engine, shardKey st
 	for _, h := range d.hosts {
 		ddl := fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s AS %s ENGINE = Distributed(%s, %s, %s, %s)", d.full(name), d.full(d.local(name)),
 			quoteIdent(d.opts.Cluster), quoteIdent(d.opts.Database), quoteIdent(d.local(name)), shardKey)
-		if err := h.conn.Exec(ctx, ddl); err != nil && exceptionCode(err) != codeTableExists {
+		if err := d.exec(ctx, h, ddl); err != nil && exceptionCode(err) != codeTableExists {
 			return classify(fmt.Errorf("create distributed table %s on %s: %w", name, h.addr, err))
 		}
 	}
@@ -155,7 +163,7 @@ func (d *DB) addColumnsOn(ctx context.Context, h host, table string, cols []colD
 	for i, c := range missing {
 		adds[i] = "ADD COLUMN " + quoteIdent(c.name) + " " + c.typ
 	}
-	err = h.conn.Exec(ctx, "ALTER TABLE "+d.full(table)+" "+strings.Join(adds, ", "))
+	err = d.exec(ctx, h, "ALTER TABLE "+d.full(table)+" "+strings.Join(adds, ", "))
 	if err == nil {
 		return nil
 	}
@@ -164,7 +172,7 @@ func (d *DB) addColumnsOn(ctx context.Context, h host, table string, cols []colD
 	}
 	// Another server added one of them meanwhile: add the rest one by one.
 	for _, a := range adds {
-		if err := h.conn.Exec(ctx, "ALTER TABLE "+d.full(table)+" "+a); err != nil && exceptionCode(err) != codeDuplicateColumn {
+		if err := d.exec(ctx, h, "ALTER TABLE "+d.full(table)+" "+a); err != nil && exceptionCode(err) != codeDuplicateColumn {
 			return classify(fmt.Errorf("add column to %s on %s: %w", table, h.addr, err))
 		}
 	}

@@ -125,7 +125,7 @@ func (d *DB) dropBefore(ctx context.Context, table string, day int64) (int64, er
 		for _, p := range old {
 			// Dropping a partition that another server dropped first does
 			// nothing.
-			err := h.conn.Exec(ctx, "ALTER TABLE "+d.full(table)+" DROP PARTITION "+p.id)
+			err := d.exec(ctx, h, "ALTER TABLE "+d.full(table)+" DROP PARTITION "+p.id)
 			if err != nil {
 				return total, classify(fmt.Errorf("drop partition %s on %s: %w", p.id, h.addr, err))
 			}

@@ -91,7 +91,7 @@ func (s *snapshot) Schema(group string) (*store.Schema, error) {
 func (s *snapshot) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	s.ctx, s.gotProfile = ctx, false
 	s.matched = parseMatched(query)
-	qctx := ch.Context(ctx, ch.WithProfileInfo(func(p *ch.ProfileInfo) {
+	qctx := s.d.queryContext(ctx, ch.WithProfileInfo(func(p *ch.ProfileInfo) {
 		s.profile, s.gotProfile = *p, true
 	}))
 	rows, err := s.d.db.QueryContext(qctx, query, args...)
@@ -158,7 +158,7 @@ func (s *snapshot) LastQueryStats() store.QueryStats {
 		q = m.scanned
 	}
 	var n uint64
-	if err := s.d.db.QueryRowContext(s.ctx, q).Scan(&n); err != nil {
+	if err := s.d.db.QueryRowContext(s.d.queryContext(s.ctx), q).Scan(&n); err != nil {
 		s.d.log.Warn("Counting matched rows failed", "err", err)
 		return store.QueryStats{}
 	}

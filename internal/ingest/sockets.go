@@ -13,7 +13,7 @@ import (
 const acceptWaitMax = time.Second
 
 // Sockets is the life cycle of a socket server's listeners, packet sockets
-// and connections (syslog, Graphite): serving loops register here, and
+// and connections (syslog, Graphite, statsd): serving loops register here, and
 // Shutdown stops their reads, waits for them to store what they read, and
 // closes everything.
 //

@@ -8,11 +8,11 @@ import (
 	"net"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/prometheus/storage"
 
+	"github.com/sonde-dev/sonde/internal/ingest"
 	"github.com/sonde-dev/sonde/internal/selfmon"
 )
 
@@ -101,12 +101,9 @@ type Server struct {
 	table   *table
 	metrics metrics
 
-	mu       sync.Mutex
-	closing  atomic.Bool   // set under mu
-	stopping chan struct{} // closed with closing
-	packets  map[net.PacketConn]struct{}
-	wg       sync.WaitGroup // serving loops; Add under mu while not closing
-
+	sockets  *ingest.Sockets
+	stopOnce sync.Once
+	stopping chan struct{} // closed by Shutdown: the flush loop ends
 	loopDone chan struct{}
 
 	flushMu   sync.Mutex // one flush at a time; guards what follows
@@ -168,8 +165,8 @@ func New(opts Options) (*Server, error) {
 		log:       opts.Logger,
 		table:     newTable(opts.MaxSeries, opts.MaxValues, newOutputTemplates(opts.Quantiles, opts.Percentiles)),
 		metrics:   newMetrics(opts.Metrics),
+		sockets:   ingest.NewSockets(),
 		stopping:  make(chan struct{}),
-		packets:   map[net.PacketConn]struct{}{},
 		loopDone:  make(chan struct{}),
 		lastFlush: time.Now(),
 	}
@@ -199,59 +196,13 @@ func (s *Server) flushLoop() {
 // readers stop, the sockets are closed; the final flush still runs, under
 // ctx. Datagrams the kernel buffered but the server had not read are lost.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	if !s.closing.Load() {
-		s.closing.Store(true)
-		close(s.stopping)
-	}
-	past := time.Now()
-	for pc := range s.packets {
-		_ = pc.SetReadDeadline(past) // the readers see closing and return
-	}
-	s.mu.Unlock()
-
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = ctx.Err()
-		s.mu.Lock()
-		for pc := range s.packets {
-			pc.Close()
-		}
-		s.mu.Unlock()
-		<-done
-	}
+	err := s.sockets.Shutdown(ctx, nil)
+	s.stopOnce.Do(func() { close(s.stopping) })
 	<-s.loopDone
 	if ferr := s.Flush(ctx); ferr != nil && err == nil {
 		err = ferr
 	}
 	return err
-}
-
-// track registers a socket and counts its serving loop in wg, unless the
-// server is shutting down.
-func (s *Server) track(pc net.PacketConn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing.Load() {
-		return false
-	}
-	s.packets[pc] = struct{}{}
-	s.wg.Add(1)
-	return true
-}
-
-func (s *Server) untrack(pc net.PacketConn) {
-	s.mu.Lock()
-	delete(s.packets, pc)
-	s.mu.Unlock()
-	s.wg.Done()
 }
 
 // batchStats count what a reader did since it last published its counts,

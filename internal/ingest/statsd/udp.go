@@ -26,11 +26,11 @@ const (
 // ("\r\n" is accepted). When pc is a *net.UDPConn its receive buffer is
 // first set to Options.ReadBuffer.
 func (s *Server) ServeUDP(pc net.PacketConn) error {
-	if !s.track(pc) {
+	if !s.sockets.TrackPacket(pc) {
 		pc.Close()
 		return nil
 	}
-	defer s.untrack(pc)
+	defer s.sockets.UntrackPacket(pc)
 	defer pc.Close()
 	if uc, ok := pc.(*net.UDPConn); ok && s.opts.ReadBuffer > 0 {
 		got, err := setReadBuffer(uc, s.opts.ReadBuffer)
@@ -53,7 +53,7 @@ func (s *Server) ServeUDP(pc net.PacketConn) error {
 			pc.Close() // stops the other readers
 		}
 	}
-	if s.closing.Load() {
+	if s.sockets.Closing() {
 		return nil
 	}
 	return first
@@ -68,7 +68,7 @@ func (s *Server) readLoop(pc net.PacketConn, r batchReader) error {
 	for {
 		// Checked before each read: Shutdown sets closing before it moves
 		// the read deadline to the past, so one of the two stops the read.
-		if s.closing.Load() {
+		if s.sockets.Closing() {
 			return nil
 		}
 		n, err := r.read()
@@ -85,7 +85,7 @@ func (s *Server) readLoop(pc net.PacketConn, r batchReader) error {
 			s.publish(&st)
 		}
 		if err != nil {
-			if s.closing.Load() {
+			if s.sockets.Closing() {
 				return nil
 			}
 			var ne net.Error

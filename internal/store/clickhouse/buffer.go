@@ -2,10 +2,8 @@ package clickhouse
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"os"
@@ -503,23 +501,12 @@ func (b *buffer) repairColumns(ctx context.Context, f *os.File, p recordPos) err
 
 // readRecordAt reads and checks the record at p. The block aliases buf.
 func readRecordAt(f *os.File, p recordPos, buf []byte) (*block, []byte, error) {
-	if cap(buf) < int(p.size) {
-		buf = make([]byte, p.size)
+	blk, buf, n, err := readRecord(io.NewSectionReader(f, p.off, p.size), p.off, buf)
+	if err == nil && n != p.size {
+		err = fmt.Errorf("record at offset %d: %d bytes, %d written", p.off, n, p.size)
 	}
-	buf = buf[:p.size]
-	if _, err := f.ReadAt(buf, p.off); err != nil && !(errors.Is(err, io.EOF) && len(buf) == int(p.size)) {
-		return nil, buf, fmt.Errorf("read buffer segment at %d: %w", p.off, err)
-	}
-	if string(buf[:4]) != walMagic || int64(binary.LittleEndian.Uint32(buf[4:]))+walHeader != p.size {
-		return nil, buf, fmt.Errorf("buffer segment at %d: not the record that was written", p.off)
-	}
-	payload := buf[walHeader:]
-	if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(buf[8:]) {
-		return nil, buf, fmt.Errorf("buffer segment at %d: checksum mismatch", p.off)
-	}
-	blk, err := decodeRecord(payload)
 	if err != nil {
-		return nil, buf, fmt.Errorf("buffer segment at %d: %w", p.off, err)
+		return nil, buf, fmt.Errorf("buffer segment: %w", err)
 	}
 	return blk, buf, nil
 }

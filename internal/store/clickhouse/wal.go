@@ -130,10 +130,11 @@ func (s *segment) close() error {
 // errTorn marks a record cut short or damaged: the log ends there.
 var errTorn = errors.New("torn record")
 
-// readRecord reads one record. It returns io.EOF at a clean end, and an
-// error wrapping errTorn, with the offset and the reason, for a record cut
-// short or damaged.
-func readRecord(r *bufio.Reader, off int64, buf []byte) (*block, []byte, int64, error) {
+// readRecord reads one record, at offset off of its segment, reusing buf
+// for its payload. It returns io.EOF at a clean end, and an error wrapping
+// errTorn, with the offset and the reason, for a record cut short or
+// damaged.
+func readRecord(r io.Reader, off int64, buf []byte) (*block, []byte, int64, error) {
 	var hdr [walHeader]byte
 	n, err := io.ReadFull(r, hdr[:])
 	if err == io.EOF {

@@ -145,3 +145,26 @@ func TestSplitRecords(t *testing.T) {
 		})
 	}
 }
+
+// TestReadRecordAt reads records where the index says they are, and fails
+// when the index or the file does not hold the record that was written.
+func TestReadRecordAt(t *testing.T) {
+	b := testBlock()
+	one := appendRecord(nil, b)
+	two := appendRecord(append([]byte(nil), one...), b)
+	path := filepath.Join(t.TempDir(), "seg.wal")
+	require.NoError(t, os.WriteFile(path, two, 0o600))
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	size := int64(len(one))
+	got, _, err := readRecordAt(f, recordPos{off: size, size: size}, nil)
+	require.NoError(t, err)
+	require.Equal(t, b, got)
+	_, _, err = readRecordAt(f, recordPos{off: 1, size: size}, nil)
+	require.ErrorContains(t, err, "bad magic")
+	_, _, err = readRecordAt(f, recordPos{off: 0, size: size + 1}, nil)
+	require.ErrorContains(t, err, "written")
+	_, _, err = readRecordAt(f, recordPos{off: size, size: size - 1}, nil)
+	require.ErrorContains(t, err, "cut short")
+}

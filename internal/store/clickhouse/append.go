@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/sonde-dev/sonde/internal/event"
 	"github.com/sonde-dev/sonde/internal/store"
 )
@@ -395,27 +396,39 @@ func (w *groupWriter) insert(ctx context.Context, events []event.Event, ingest i
 func (w *groupWriter) send(ctx context.Context, events []event.Event, ingest int64) error {
 	b := w.encode(events, ingest, &w.d.bufs)
 	defer w.d.bufs.put(b)
-	return w.d.insertBlocks(ctx, []*block{b})
+	return w.d.insertBlocks(ctx, 1, func(int) (*block, error) { return b, nil })
 }
 
-// insertBlocks inserts blocks of one column list (see block.columnsKey) as
-// one INSERT, a Data packet per block.
-func (d *DB) insertBlocks(ctx context.Context, blocks []*block) error {
-	batch, err := d.conn.PrepareBatch(ctx, blocks[0].insertQuery(d))
-	if err != nil {
-		return err
-	}
-	defer batch.Abort()
-	var cols columnReader
-	for i, b := range blocks {
-		if err := b.load(batch, &cols); err != nil {
+// insertBlocks inserts n blocks of one column list (see block.columnsKey)
+// as one INSERT, a Data packet per block; next returns block i, which
+// only needs to stay intact until next is called again.
+func (d *DB) insertBlocks(ctx context.Context, n int, next func(i int) (*block, error)) error {
+	var (
+		batch driver.Batch
+		cols  columnReader
+	)
+	for i := range n {
+		blk, err := next(i)
+		if err != nil {
 			return err
 		}
-		if i < len(blocks)-1 {
+		if batch == nil {
+			if batch, err = d.conn.PrepareBatch(ctx, blk.insertQuery(d)); err != nil {
+				return err
+			}
+			defer batch.Abort()
+		}
+		if err := blk.load(batch, &cols); err != nil {
+			return err
+		}
+		if i < n-1 {
 			if err := batch.Flush(); err != nil {
 				return err
 			}
 		}
+	}
+	if batch == nil {
+		return nil
 	}
 	return batch.Send()
 }

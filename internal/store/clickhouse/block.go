@@ -92,10 +92,10 @@ type columnReader struct {
 	cols [][]byte
 }
 
-// start queues the columns of a block and returns the reader to decode
-// them with, in order.
+// start queues the columns of a block (leaving the block as it is) and
+// returns the reader to decode them with, in order.
 func (c *columnReader) start(cols [][]byte) *proto.Reader {
-	c.cols = cols
+	c.cols = append(c.cols[:0], cols...)
 	if c.r == nil {
 		c.r = proto.NewReader(c)
 	}
@@ -224,9 +224,7 @@ func (p *columnBuffers) release(b []byte) {
 func (p *columnBuffers) put(blocks ...*block) {
 	for _, b := range blocks {
 		for _, d := range b.data {
-			if cap(d) <= maxKeptBuffer {
-				p.free = append(p.free, d)
-			}
+			p.release(d)
 		}
 		b.data = nil
 	}

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
 	"github.com/sonde-dev/sonde/internal/flock"
 	"github.com/sonde-dev/sonde/internal/store"
 )
@@ -451,36 +449,12 @@ func (b *buffer) insertChunks(ctx context.Context, f *os.File, key string, chunk
 // insertRecords inserts records of one column list as one INSERT, a Data
 // packet per record.
 func (b *buffer) insertRecords(ctx context.Context, f *os.File, recs []recordPos) error {
-	var (
-		buf   []byte
-		batch driver.Batch
-		cols  columnReader
-	)
-	for i, p := range recs {
-		blk, nb, err := readRecordAt(f, p, buf)
+	var buf []byte
+	return b.d.insertBlocks(ctx, len(recs), func(i int) (*block, error) {
+		blk, nb, err := readRecordAt(f, recs[i], buf)
 		buf = nb
-		if err != nil {
-			return err
-		}
-		if batch == nil {
-			if batch, err = b.d.conn.PrepareBatch(ctx, blk.insertQuery(b.d)); err != nil {
-				return err
-			}
-			defer batch.Abort()
-		}
-		if err := blk.load(batch, &cols); err != nil {
-			return err
-		}
-		if i < len(recs)-1 {
-			if err := batch.Flush(); err != nil {
-				return err
-			}
-		}
-	}
-	if batch == nil {
-		return nil
-	}
-	return batch.Send()
+		return blk, err
+	})
 }
 
 // repairColumns adds the columns of a record's block to its table where

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -179,17 +178,6 @@ func runChDB(t *testing.T, dir string, setup, queries []string) chdbResult {
 	require.Empty(t, res.SetupError, "current ClickHouse refuses sonde's DDL or the rows")
 	require.Len(t, res.Results, len(queries))
 	return res
-}
-
-// clientOutput runs a query with clickhouse-client and returns its output
-// as it is (clickhouseClient trims it, which would cut empty last fields).
-func clientOutput(t *testing.T, addr, query string) string {
-	t.Helper()
-	host, port, err := net.SplitHostPort(addr)
-	require.NoError(t, err)
-	out, err := exec.Command("clickhouse-client", "--host", host, "--port", port, "--query", query).Output()
-	require.NoError(t, err)
-	return string(out)
 }
 
 // canonical writes JSONCompact rows so that both versions' ways of

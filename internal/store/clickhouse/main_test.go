@@ -134,12 +134,23 @@ func open(t testing.TB, database string, edit ...func(*clickhouse.Options)) *cli
 	return db
 }
 
-// clickhouseClient runs a query with clickhouse-client on a server.
+// clickhouseClient runs a query with clickhouse-client on a server and
+// returns its output trimmed.
 func clickhouseClient(t testing.TB, addr, query string) string {
+	t.Helper()
+	return strings.TrimSpace(clientOutput(t, addr, query))
+}
+
+// clientOutput runs a query with clickhouse-client and returns its output
+// as it is (trimming would cut the empty last fields of a TSV dump).
+func clientOutput(t testing.TB, addr, query string) string {
 	t.Helper()
 	host, port, err := net.SplitHostPort(addr)
 	require.NoError(t, err)
-	out, err := exec.Command("clickhouse-client", "--host", host, "--port", port, "--query", query).CombinedOutput()
-	require.NoError(t, err, string(out))
-	return strings.TrimSpace(string(out))
+	cmd := exec.Command("clickhouse-client", "--host", host, "--port", port, "--query", query)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, stderr.String())
+	return string(out)
 }
